@@ -1,0 +1,543 @@
+"""The Hub: one bus, the stores, the periodic tasks, and the single render tick.
+
+A Hub is plain Python: it never imports Jupyter. Widgets register with :meth:`Hub.watch` and are
+called at most ``render_hz`` times a second with fresh snapshots of the stores that changed, so
+comm traffic depends on the frame rate, never on the event rate (DESIGN sections 1 and 6).
+
+Typical use in a notebook cell (a running asyncio loop is available there)::
+
+    hub = Hub()
+    hub.start()
+    a = hub.agent("coding_agent", model="gpt-4o", role="executor")
+    with a.task("Implement #42"):
+        ...
+
+In a script, create and start it inside ``asyncio.run(...)``; ``async with Hub() as hub:``
+starts and stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from .agent import AgentHandle
+from .bus import EventBus, ThreadInbox
+from .clock import Clock, wall_clock
+from .events import Event, InvalidEvent
+from .flows import FlowTracker
+from .graph import AgentGraph
+from .logs import LogBuffer, LogHandler, capture_logging
+from .queue import QueueStats
+from .registry import AgentRegistry
+from .store import Store
+from .system import SystemSampler
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["Hub", "Watch", "default_hub"]
+
+log = logging.getLogger("codeur_widgets.hub")
+
+DRAIN_BATCH = 5_000
+"""Events applied per loop callback when draining the thread inbox (keeps the loop responsive)."""
+
+IDLE_TICK = 0.2
+"""Seconds between render ticks when nothing has changed for a while (adaptive frame rate)."""
+
+
+class Watch:
+    """A view's registration with the render tick. :meth:`close` detaches it."""
+
+    __slots__ = ("_hub", "_last_call", "_seen", "callback", "closed", "min_interval", "names")
+
+    def __init__(
+        self,
+        hub: Hub,
+        names: tuple[str, ...],
+        callback: Callable[[dict[str, dict[str, Any]]], None],
+        max_hz: float,
+    ) -> None:
+        self._hub = hub
+        self.names = names
+        self.callback = callback
+        self.min_interval = 1.0 / max_hz if max_hz > 0 else 0.0
+        self._seen: tuple[int, ...] | None = None
+        self._last_call = float("-inf")
+        self.closed = False
+
+    def close(self) -> None:
+        """Stop receiving frames (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self._hub._unwatch(self)
+
+    def invalidate(self) -> None:
+        """Force the next tick to call back even if no store moved (e.g. a filter changed)."""
+        self._seen = None
+
+
+class Hub:
+    """The in-process event hub: bus, stores, periodic tasks and the render tick.
+
+    Args:
+        clock: unix-seconds clock, injected for tests (:class:`~codeur_widgets.core.clock.FakeClock`).
+        topology: ``"codeur"`` (default), ``"empty"``, a :class:`networkx.DiGraph` or a dict with
+            ``nodes``/``edges`` lists; agents and edges seen in events are added automatically.
+        render_hz: maximum frames per second sent to views (default 10).
+        sample_interval: seconds between system samples (default 1).
+        heartbeat_timeout: seconds without a sign of life before an agent is marked offline.
+        heartbeat_interval: seconds between automatic heartbeats of :meth:`agent` handles.
+        log_capacity: lines kept by the log ring buffer.
+        thread_buffer: events buffered from other threads before the oldest are dropped.
+        flow_half_life: seconds for a graph edge's flow intensity to halve.
+        collect_system: sample CPU/memory/GPU while running (default True).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = wall_clock,
+        topology: str | nx.DiGraph | Mapping[str, Any] = "codeur",
+        render_hz: float = 10.0,
+        sample_interval: float = 1.0,
+        heartbeat_timeout: float = 30.0,
+        heartbeat_interval: float = 5.0,
+        log_capacity: int = 10_000,
+        thread_buffer: int = 100_000,
+        flow_half_life: float = 2.0,
+        collect_system: bool = True,
+    ) -> None:
+        if render_hz <= 0:
+            raise ValueError("render_hz must be > 0")
+        if sample_interval <= 0 or heartbeat_interval <= 0 or heartbeat_timeout <= 0:
+            raise ValueError("intervals and timeouts must be > 0")
+        self.clock = clock
+        self.render_hz = float(render_hz)
+        self.sample_interval = float(sample_interval)
+        self.heartbeat_interval = float(heartbeat_interval)
+        self.collect_system = collect_system
+        self.bus = EventBus(clock)
+
+        self.agents = AgentRegistry(clock=clock, stale_after=heartbeat_timeout)
+        self.queue = QueueStats(clock=clock)
+        self.graph = AgentGraph(topology=topology, clock=clock)
+        self.flows = FlowTracker(clock=clock, half_life=flow_half_life)
+        self.logs = LogBuffer(clock=clock, capacity=log_capacity)
+        self.system = SystemSampler(clock=clock, interval=sample_interval)
+        self.stores: dict[str, Store] = {}
+        for store in (self.agents, self.queue, self.graph, self.flows, self.logs, self.system):
+            self.add_store(store)
+
+        self._inbox = ThreadInbox(thread_buffer, self._wake_from_thread)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watches: list[Watch] = []
+        self._handles: weakref.WeakSet[AgentHandle] = weakref.WeakSet()
+        self._log_handlers: list[tuple[logging.Logger, LogHandler]] = []
+        self._render_errors = 0
+        self._render_reported: set[type] = set()
+        self._loop_lag = 0.0
+        self._rate = 0.0
+        self._rate_mark = (0, 0.0)
+        self._last_change = 0.0
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._direct_lock = threading.Lock()
+
+    # -- stores --------------------------------------------------------------------------------
+    def add_store(self, store: Store) -> None:
+        """Register a store: it receives events on its topics and can be watched by name."""
+        if store.name in self.stores:
+            raise ValueError(f"a store named {store.name!r} is already registered")
+        self.stores[store.name] = store
+        for pattern in store.topics:
+            self.bus.subscribe(pattern, store.apply)
+
+    # -- publishing ----------------------------------------------------------------------------
+    def publish(
+        self,
+        topic: str,
+        agent: str | None = None,
+        *,
+        data: Mapping[str, Any] | None = None,
+        ts: float | str | None = None,
+        id: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        **fields: Any,
+    ) -> Event:
+        """Validate and apply one event now; raises :class:`InvalidEvent` naming a bad field.
+
+        Keyword arguments other than the envelope's go into ``data``:
+        ``hub.publish("job.enqueued", job_id="job-7", kind="code_generation")``.
+        From a thread other than the running loop's it behaves like :meth:`publish_threadsafe`.
+        """
+        if fields:
+            data = {**data, **fields} if data else fields
+        event = Event.create(
+            topic, agent, data, ts=ts, id=id, trace_id=trace_id, span_id=span_id, clock=self.clock
+        )
+        self._apply(event)
+        return event
+
+    def _apply(self, event: Event) -> None:
+        """Dispatch now on the loop's thread (or with no loop); buffer from other threads."""
+        owner = self._loop_thread
+        if owner == threading.get_ident():
+            if self._inbox._items:
+                self.flush()  # keep order with events that other threads published earlier
+            self.bus.dispatch(event)
+        elif owner is None:
+            # Not started (a script, a test): apply now; the lock makes threads take turns.
+            with self._direct_lock:
+                self.bus.dispatch(event)
+        else:
+            self._inbox.put(event)
+
+    def publish_event(self, event: Event) -> Event:
+        """Apply an already validated :class:`Event`."""
+        if not isinstance(event, Event):
+            raise InvalidEvent("event", f"must be an Event, got {type(event).__name__}")
+        self.bus.dispatch(event)
+        return event
+
+    def publish_many(self, events: Iterable[Event | Mapping[str, Any]]) -> int:
+        """Validate then apply several events (Event objects or dicts) in order.
+
+        All-or-nothing: if any item is invalid, :class:`InvalidEvent` is raised (its message says
+        which item) and none is applied. Returns the number applied.
+        """
+        batch: list[Event] = []
+        for i, item in enumerate(events):
+            if isinstance(item, Event):
+                batch.append(item)
+                continue
+            try:
+                batch.append(Event.from_dict(item, clock=self.clock))
+            except InvalidEvent as exc:
+                raise InvalidEvent(exc.field, f"item {i}: {exc.reason}") from None
+        if self._inbox._items:
+            self.flush()
+        return self.bus.dispatch_many(batch)
+
+    def ingest(self, raw: object) -> Event | None:
+        """Apply untrusted input (a transport's dict); never raises, counts rejects."""
+        return self.bus.ingest(raw)
+
+    def publish_threadsafe(
+        self,
+        topic: str,
+        agent: str | None = None,
+        *,
+        data: Mapping[str, Any] | None = None,
+        ts: float | str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        **fields: Any,
+    ) -> Event:
+        """Publish from any thread without ever waiting on the event loop.
+
+        The event is validated in the caller (so a mistake raises there) and stamped now. On the
+        loop's own thread it is applied at once; elsewhere it goes into a bounded buffer that the
+        loop drains in batches (when full, the oldest is dropped and counted in ``health()``).
+        """
+        if fields:
+            data = {**data, **fields} if data else fields
+        event = Event.create(
+            topic, agent, data, ts=ts, trace_id=trace_id, span_id=span_id, clock=self.clock
+        )
+        self._apply(event)
+        return event
+
+    def _wake_from_thread(self) -> None:
+        loop = self._loop
+        if loop is None:
+            self._inbox.wake_failed()  # drained when the hub starts, or by flush()
+            return
+        try:
+            loop.call_soon_threadsafe(self._drain_inbox)
+        except RuntimeError:  # the loop is closed
+            self._inbox.wake_failed()
+
+    def _drain_inbox(self) -> None:
+        batch = self._inbox.take(DRAIN_BATCH)
+        self.bus.dispatch_many(batch)
+        if len(batch) == DRAIN_BATCH and self._loop is not None:
+            self._loop.call_soon(self._drain_inbox)  # yield to other callbacks between batches
+
+    def flush(self) -> int:
+        """Apply everything buffered from other threads now (call on the loop's thread)."""
+        n = 0
+        while True:
+            batch = self._inbox.take(DRAIN_BATCH)
+            if not batch:
+                return n
+            n += self.bus.dispatch_many(batch)
+
+    # -- agents and logging --------------------------------------------------------------------
+    def agent(
+        self,
+        name: str,
+        model: str | None = None,
+        role: str | None = None,
+        **kwargs: Any,
+    ) -> AgentHandle:
+        """Register an agent and return its handle (tasks, tokens, flows, heartbeats)."""
+        return AgentHandle(self, name, model=model, role=role, **kwargs)
+
+    def _register_handle(self, handle: AgentHandle) -> None:
+        self._handles.add(handle)
+
+    def _unregister_handle(self, handle: AgentHandle) -> None:
+        self._handles.discard(handle)
+
+    def capture_logging(
+        self,
+        logger: str | logging.Logger | None = None,
+        level: int | str = "INFO",
+        source: str | None = None,
+    ) -> LogHandler:
+        """Send records of ``logger`` (root if None) at ``level`` and above to the log tail."""
+
+        def publish(topic: str, agent: str | None, data: dict[str, Any]) -> None:
+            self.publish_threadsafe(topic, agent, data=data)
+
+        handler = capture_logging(publish, logger=logger, level=level, source=source)
+        target = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
+        if all(h is not handler for _, h in self._log_handlers):
+            self._log_handlers.append((target, handler))
+        return handler
+
+    # -- render tick ---------------------------------------------------------------------------
+    def watch(
+        self,
+        names: Sequence[str],
+        callback: Callable[[dict[str, dict[str, Any]]], None],
+        *,
+        max_hz: float | None = None,
+    ) -> Watch:
+        """Call ``callback({name: snapshot})`` on render ticks where a named store changed.
+
+        The first tick after registering always calls back, so a new view gets the current state.
+        """
+        names = tuple(names)
+        unknown = [n for n in names if n not in self.stores]
+        if unknown:
+            raise KeyError(f"unknown store(s) {unknown}; known: {sorted(self.stores)}")
+        w = Watch(self, names, callback, max_hz if max_hz is not None else self.render_hz)
+        self._watches.append(w)
+        return w
+
+    def _unwatch(self, w: Watch) -> None:
+        with contextlib.suppress(ValueError):
+            self._watches.remove(w)
+
+    @property
+    def watches(self) -> list[Watch]:
+        return list(self._watches)
+
+    def render_now(self, now: float | None = None) -> int:
+        """Run one render tick synchronously; returns how many views were called."""
+        if self._inbox._items:
+            self.flush()
+        mono = now if now is not None else time.monotonic()
+        cache: dict[str, dict[str, Any]] = {}
+        called = 0
+        for w in list(self._watches):
+            versions = tuple(self.stores[n].version for n in w.names)
+            if versions == w._seen or mono - w._last_call < w.min_interval:
+                continue
+            try:
+                frame = {}
+                for n in w.names:
+                    snap = cache.get(n)
+                    if snap is None:
+                        snap = cache[n] = self.stores[n].snapshot()
+                    frame[n] = snap
+                w.callback(frame)
+            except Exception as exc:
+                self._render_failed(w, exc)
+            w._seen = versions
+            w._last_call = mono
+            called += 1
+        if called:
+            self._last_change = mono
+        return called
+
+    def _render_failed(self, w: Watch, exc: Exception) -> None:
+        self._render_errors += 1
+        if type(exc) not in self._render_reported:
+            self._render_reported.add(type(exc))
+            log.error("a view failed during a render tick (%r)", w.callback, exc_info=exc)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
+    def start(self) -> Hub:
+        """Start the periodic tasks on the running asyncio loop (idempotent); returns self."""
+        if self._tasks:
+            return self
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "Hub.start() needs a running asyncio event loop: call it from a notebook cell, "
+                "or inside a coroutine run by asyncio.run(...)"
+            ) from None
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self.flush()
+        self._spawn(self._render_loop(), "render")
+        self._spawn(self._housekeeping_loop(), "housekeeping")
+        if self.collect_system:
+            self._spawn(self._sampler_loop(), "sampler")
+        return self
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro, name=f"codeur_widgets.hub.{name}")
+        self._tasks.add(task)  # strong reference: the loop keeps only weak ones
+
+    def stop(self) -> None:
+        """Cancel the periodic tasks and apply everything already buffered. Idempotent."""
+        tasks, self._tasks = self._tasks, set()
+        for task in tasks:
+            task.cancel()
+        self._stopping |= tasks
+        if self._loop_thread in (None, threading.get_ident()):
+            self.flush()
+        for logger, handler in self._log_handlers:
+            logger.removeHandler(handler)
+        self._log_handlers.clear()
+        self._loop = None
+        self._loop_thread = None
+
+    async def aclose(self) -> None:
+        """Stop and wait until the tasks have finished (no pending-task warnings)."""
+        self.stop()
+        pending, self._stopping = self._stopping, set()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def __aenter__(self) -> Hub:
+        return self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _render_loop(self) -> None:
+        period = 1.0 / self.render_hz
+        while True:
+            now = time.monotonic()
+            self.render_now(now)
+            # Adaptive: full rate while things change, a slower idle tick otherwise.
+            idle = now - self._last_change > 1.0
+            await asyncio.sleep(max(period, IDLE_TICK) if idle else period)
+
+    async def _housekeeping_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time() + self.heartbeat_interval
+        while True:
+            before = loop.time()
+            await asyncio.sleep(1.0)
+            after = loop.time()
+            self._loop_lag = max(0.0, after - before - 1.0)
+            self._update_rate(after)
+            now = self.clock()
+            for store in self.stores.values():
+                try:
+                    store.tick(now)
+                except Exception as exc:
+                    self.bus._handler_failed(store.tick, Event("hub.tick", None, {}, now, "-"), exc)
+            if after >= next_beat:
+                next_beat = after + self.heartbeat_interval
+                for handle in list(self._handles):
+                    handle._beat()
+
+    async def _sampler_loop(self) -> None:
+        while True:
+            try:
+                sample = await self.system.collect_async()
+                self.publish("system.sample", data=sample)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # collectors isolate their own errors; this is a bug guard
+                self.bus._handler_failed(self._sampler_loop, Event("system.sample", None, {}, 0, "-"), exc)
+            await asyncio.sleep(self.sample_interval)
+
+    def _update_rate(self, mono: float) -> None:
+        count, when = self._rate_mark
+        accepted = self.bus.accepted
+        if when:
+            elapsed = mono - when
+            if elapsed > 0:
+                self._rate = (accepted - count) / elapsed
+        self._rate_mark = (accepted, mono)
+
+    # -- reading -------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Every store's snapshot plus health: JSON-serialisable."""
+        if self._inbox._items and self._loop_thread in (None, threading.get_ident()):
+            self.flush()
+        out: dict[str, Any] = {name: store.snapshot() for name, store in self.stores.items()}
+        out["health"] = self.health()
+        return out
+
+    def health(self) -> dict[str, Any]:
+        """How the hub itself is doing: is it running, keeping up, rejecting or dropping?"""
+        collectors = self.system.collectors_health()
+        return {
+            "running": self.running,
+            "loop_lag_ms": round(self._loop_lag * 1000.0, 1),
+            "events_per_second": round(self._rate, 1),
+            "accepted": self.bus.accepted,
+            "rejected": self.bus.rejected,
+            "rejected_samples": list(self.bus.rejected_samples)[-5:],
+            "dropped": self._inbox.dropped,
+            "buffered": len(self._inbox),
+            "handler_errors": self.bus.handler_errors,
+            "render_errors": self._render_errors,
+            "collectors": collectors,
+            "stale_agents": self.agents.stale_agents(),
+            "views": len(self._watches),
+        }
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<Hub {state}: {self.bus.accepted} events, {len(self.agents.snapshot()['agents'])} agents>"
+
+
+_default_hub: Hub | None = None
+_default_lock = threading.Lock()
+
+
+def default_hub() -> Hub:
+    """The process-wide hub used by ``Dashboard()`` without arguments, created on first use.
+
+    It is started as soon as it is asked for from a running event loop (a notebook cell).
+    """
+    global _default_hub
+    with _default_lock:
+        if _default_hub is None:
+            _default_hub = Hub()
+        hub = _default_hub
+    with contextlib.suppress(RuntimeError):
+        hub.start()
+    return hub

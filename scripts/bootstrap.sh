@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian machine, idempotently:
+# system packages (Chromium for browser tests, redis-server for integration tests, Node.js),
+# a virtual environment in .venv with the package (editable) and its test tools, and the JS bundle.
+# Re-running is cheap: each step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "bootstrap: installing Debian packages: ${need_apt[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "bootstrap: creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+
+# The JS bundle: built by npm + esbuild into codeur_widgets/static/.
+if [ ! -d js/node_modules ] || [ js/package.json -nt js/node_modules/.stamp ]; then
+    echo "bootstrap: npm install"
+    (cd js && npm install --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+fi
+(cd js && npm run --silent build)
+
+# Reinstall the package when its metadata changed (editable: sources are live).
+stamp="$VENV/.stamp-install"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "bootstrap: pip install -e .[dev]"
+    "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    touch "$stamp"
+fi
