@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import networkx as nx
 
@@ -44,7 +44,7 @@ from .system import SystemSampler
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["Hub", "Watch", "default_hub"]
+__all__ = ["Hub", "Source", "Watch", "default_hub"]
 
 log = logging.getLogger("codeur_widgets.hub")
 
@@ -53,6 +53,24 @@ DRAIN_BATCH = 5_000
 
 IDLE_TICK = 0.2
 """Seconds between render ticks when nothing has changed for a while (adaptive frame rate)."""
+
+
+class Source(Protocol):
+    """Something that feeds a hub from outside the process (e.g. a Redis stream reader).
+
+    ``start(hub)`` spawns its own task(s) on the running loop and hands what it reads to
+    ``hub.ingest`` (untrusted input: never raises) or ``hub.publish_many``; ``stop()`` cancels,
+    ``aclose()`` waits for the end; ``health()`` is a small JSON-serialisable dict whose text never
+    contains credentials.
+    """
+
+    def start(self, hub: Hub) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    def health(self) -> dict[str, Any]: ...
 
 
 class Watch:
@@ -101,6 +119,8 @@ class Hub:
         thread_buffer: events buffered from other threads before the oldest are dropped.
         flow_half_life: seconds for a graph edge's flow intensity to halve.
         collect_system: sample CPU/memory/GPU while running (default True).
+        sources: event sources read while the hub runs: :class:`Source` objects or URLs such as
+            ``"redis://localhost:6379/0?stream=codeur:events"`` (see ``codeur_widgets.transports``).
     """
 
     def __init__(
@@ -116,6 +136,7 @@ class Hub:
         thread_buffer: int = 100_000,
         flow_half_life: float = 2.0,
         collect_system: bool = True,
+        sources: Iterable[str | Source] = (),
     ) -> None:
         if render_hz <= 0:
             raise ValueError("render_hz must be > 0")
@@ -138,6 +159,7 @@ class Hub:
         for store in (self.agents, self.queue, self.graph, self.flows, self.logs, self.system):
             self.add_store(store)
 
+        self.sources: list[Source] = [self._open_source(s) for s in sources]
         self._inbox = ThreadInbox(thread_buffer, self._wake_from_thread)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -162,6 +184,14 @@ class Hub:
         self.stores[store.name] = store
         for pattern in store.topics:
             self.bus.subscribe(pattern, store.apply)
+
+    @staticmethod
+    def _open_source(source: str | Source) -> Source:
+        if isinstance(source, str):
+            from ..transports import open_source  # optional dependencies load only when asked
+
+            return open_source(source)
+        return source
 
     # -- publishing ----------------------------------------------------------------------------
     def publish(
@@ -403,6 +433,8 @@ class Hub:
         self._spawn(self._housekeeping_loop(), "housekeeping")
         if self.collect_system:
             self._spawn(self._sampler_loop(), "sampler")
+        for source in self.sources:
+            source.start(self)
         return self
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -416,6 +448,8 @@ class Hub:
         for task in tasks:
             task.cancel()
         self._stopping |= tasks
+        for source in self.sources:
+            source.stop()
         if self._loop_thread in (None, threading.get_ident()):
             self.flush()
         for logger, handler in self._log_handlers:
@@ -430,6 +464,8 @@ class Hub:
         pending, self._stopping = self._stopping, set()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        for source in self.sources:
+            await source.aclose()
 
     async def __aenter__(self) -> Hub:
         return self.start()
@@ -517,6 +553,7 @@ class Hub:
             "collectors": collectors,
             "stale_agents": self.agents.stale_agents(),
             "views": len(self._watches),
+            "sources": [source.health() for source in self.sources],
         }
 
     def __repr__(self) -> str:
