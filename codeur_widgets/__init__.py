@@ -28,7 +28,21 @@ _LAZY = {
     "LogTail": "codeur_widgets.widgets.log_tail",
 }
 
-__all__ = [*sorted(_LAZY), "__version__"]
+__all__ = [
+    "AgentCards",
+    "AgentGraphView",
+    "Dashboard",
+    "Event",
+    "FakeClock",
+    "Hub",
+    "InvalidEvent",
+    "LogTail",
+    "QueueStats",
+    "Simulator",
+    "SystemMetrics",
+    "__version__",
+    "default_hub",
+]
 
 if TYPE_CHECKING:
     from .core.clock import FakeClock

@@ -20,7 +20,16 @@ _LAZY = {
     "default_hub": "hub",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Event",
+    "EventBus",
+    "FakeClock",
+    "Hub",
+    "InvalidEvent",
+    "Subscription",
+    "Watch",
+    "default_hub",
+]
 
 if TYPE_CHECKING:
     from .bus import EventBus, Subscription

@@ -45,7 +45,8 @@ class Subscription:
         self._bus.unsubscribe(self)
 
     def __repr__(self) -> str:
-        return f"Subscription({self.pattern!r}, {getattr(self.handler, '__qualname__', self.handler)!r})"
+        name = getattr(self.handler, "__qualname__", self.handler)
+        return f"Subscription({self.pattern!r}, {name!r})"
 
 
 class EventBus:
@@ -155,10 +156,7 @@ class EventBus:
         sample of its first bytes kept in :attr:`rejected_samples`).
         """
         try:
-            if isinstance(raw, Event):
-                event = raw
-            else:
-                event = Event.from_dict(raw, clock=self.clock)
+            event = raw if isinstance(raw, Event) else Event.from_dict(raw, clock=self.clock)
         except InvalidEvent as exc:
             self.reject(raw, exc.field, exc.reason)
             return None

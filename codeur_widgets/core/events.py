@@ -320,7 +320,7 @@ class Event:
             "event_type": self.topic,
             "agent_name": self.agent or "",
             "event_id": self.id,
-            "timestamp": int(round(self.ts * 1000)),
+            "timestamp": round(self.ts * 1000),
             "data": self.data,
             "trace_id": self.trace_id or "",
             "span_id": self.span_id or "",
@@ -334,4 +334,7 @@ class Event:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Event(topic={self.topic!r}, agent={self.agent!r}, ts={self.ts:.3f}, data={self.data!r})"
+        return (
+            f"Event(topic={self.topic!r}, agent={self.agent!r}, ts={self.ts:.3f}, "
+            f"data={self.data!r})"
+        )

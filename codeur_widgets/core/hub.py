@@ -108,7 +108,7 @@ class Hub:
     """The in-process event hub: bus, stores, periodic tasks and the render tick.
 
     Args:
-        clock: unix-seconds clock, injected for tests (:class:`~codeur_widgets.core.clock.FakeClock`).
+        clock: unix-seconds clock, injected for tests (a ``FakeClock``).
         topology: ``"codeur"`` (default), ``"empty"``, a :class:`networkx.DiGraph` or a dict with
             ``nodes``/``edges`` lists; agents and edges seen in events are added automatically.
         render_hz: maximum frames per second sent to views (default 10).
@@ -342,7 +342,7 @@ class Hub:
         def publish(topic: str, agent: str | None, data: dict[str, Any]) -> None:
             self.publish_threadsafe(topic, agent, data=data)
 
-        handler = capture_logging(publish, logger=logger, level=level, source=source)
+        handler = capture_logging(publish, logger=logger, level=level, source=source, owner=self)
         target = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
         if all(h is not handler for _, h in self._log_handlers):
             self._log_handlers.append((target, handler))
@@ -452,9 +452,10 @@ class Hub:
             source.stop()
         if self._loop_thread in (None, threading.get_ident()):
             self.flush()
-        for logger, handler in self._log_handlers:
-            logger.removeHandler(handler)
+        for _, handler in self._log_handlers:
+            handler.detach()  # also restores the logger's level if capture lowered it
         self._log_handlers.clear()
+        self.system.close()  # releases NVML; the next sample re-opens it
         self._loop = None
         self._loop_thread = None
 
@@ -515,7 +516,9 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # collectors isolate their own errors; this is a bug guard
-                self.bus._handler_failed(self._sampler_loop, Event("system.sample", None, {}, 0, "-"), exc)
+                self.bus._handler_failed(
+                    self._sampler_loop, Event("system.sample", None, {}, 0, "-"), exc
+                )
             await asyncio.sleep(self.sample_interval)
 
     def _update_rate(self, mono: float) -> None:
@@ -558,7 +561,7 @@ class Hub:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<Hub {state}: {self.bus.accepted} events, {len(self.agents.snapshot()['agents'])} agents>"
+        return f"<Hub {state}: {self.bus.accepted} events>"
 
 
 _default_hub: Hub | None = None

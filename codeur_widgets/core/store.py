@@ -35,5 +35,5 @@ class Store:
         """A JSON-serialisable view of the current state."""
         raise NotImplementedError
 
-    def tick(self, now: float) -> None:  # noqa: B027 - optional hook, empty by design
+    def tick(self, now: float) -> None:
         """Called by the hub about once a second for time-driven changes (staleness, expiry)."""

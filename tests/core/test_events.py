@@ -128,8 +128,11 @@ def test_bad_timestamps_are_rejected(value: object) -> None:
 
 def test_round_trip_through_dict_and_json() -> None:
     e = Event.create(
-        "agent.message", "coding_agent", {"target": "git_operations", "kind": "git_command"},
-        trace_id="t1", span_id="s1",
+        "agent.message",
+        "coding_agent",
+        {"target": "git_operations", "kind": "git_command"},
+        trace_id="t1",
+        span_id="s1",
     )
     again = Event.from_dict(json.loads(json.dumps(e.to_dict())))
     assert again == e
@@ -167,13 +170,27 @@ def test_from_dict_rejects_non_mappings() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 anything = json_values | st.binary(max_size=40) | st.text(max_size=200)
 envelope_keys = st.sampled_from(
-    ["topic", "agent", "data", "ts", "id", "trace_id", "span_id", "event_type", "agent_name",
-     "timestamp", "event_id", "other"]
+    [
+        "topic",
+        "agent",
+        "data",
+        "ts",
+        "id",
+        "trace_id",
+        "span_id",
+        "event_type",
+        "agent_name",
+        "timestamp",
+        "event_id",
+        "other",
+    ]
 )
 FIELDS = {"event", "topic", "agent", "ts", "id", "trace_id", "span_id"}
 

@@ -55,7 +55,7 @@ def test_time_buckets_accept_late_events_in_order() -> None:
     for ts in [10.0, 12.0, 11.0, 5.0, 12.5]:
         b.add(ts)
     assert b.total(12.9) == 5
-    start, values = b.series(12.9, step=1)
+    _start, values = b.series(12.9, step=1)
     assert sum(values) == 5
     assert values[-1] == 2 and values[-2] == 1
 

@@ -1,0 +1,1 @@
+"""Runnable comparisons (``make bench``): tables of ratios measured side by side in one run."""

@@ -1,0 +1,119 @@
+"""Ingest throughput: ``Hub.publish`` / ``publish_many`` against the plan's literal reading."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from codeur_widgets.core.events import Event
+from codeur_widgets.core.hub import Hub
+
+from .plan_baseline import CountingBroadcaster, PlanFlowTracker, PlanQueue, PlanRegistry
+from .workload import AGENTS, flow_stream, mixed_stream
+
+
+def _best_rate(run: Any, n: int, repeats: int = 3) -> float:
+    """Events per second, best of ``repeats`` (the least disturbed run on a noisy machine)."""
+    best = float("inf")
+    for _ in range(repeats):
+        elapsed = run()
+        best = min(best, elapsed)
+    return n / best
+
+
+def hub_publish_rate(n: int = 100_000) -> float:
+    items = mixed_stream(n)
+
+    def run() -> float:
+        hub = Hub(collect_system=False)
+        publish = hub.publish
+        t0 = time.perf_counter()
+        for topic, agent, data in items:
+            publish(topic, agent, data=data)
+        return time.perf_counter() - t0
+
+    return _best_rate(run, n)
+
+
+def hub_publish_many_rate(n: int = 100_000, batch: int = 1_000) -> float:
+    items = mixed_stream(n)
+
+    def run() -> float:
+        hub = Hub(collect_system=False)
+        t0 = time.perf_counter()
+        for i in range(0, n, batch):
+            hub.publish_many(
+                Event.create(topic, agent, data, clock=hub.clock)
+                for topic, agent, data in items[i : i + batch]
+            )
+        return time.perf_counter() - t0
+
+    return _best_rate(run, n)
+
+
+def hub_flow_rate(n: int = 100_000) -> float:
+    flows = flow_stream(n)
+
+    def run() -> float:
+        hub = Hub(collect_system=False)
+        t0 = time.perf_counter()
+        for source, target, kind in flows:
+            hub.publish("agent.message", source, target=target, kind=kind)
+        return time.perf_counter() - t0
+
+    return _best_rate(run, n)
+
+
+def plan_flow_rate(n: int = 3_000) -> float:
+    """The plan's FlowTracker: a graph broadcast, stats over history and a task per message."""
+    flows = flow_stream(n)
+
+    async def run_async() -> float:
+        tracker = PlanFlowTracker(CountingBroadcaster())
+        t0 = time.perf_counter()
+        for source, target, kind in flows:
+            await tracker.track(source, target, kind)
+        elapsed = time.perf_counter() - t0
+        await tracker.cancel()
+        return elapsed
+
+    return _best_rate(lambda: asyncio.run(run_async()), n)
+
+
+def plan_mixed_rate(n: int = 3_000) -> float:
+    """The plan's registry + queue metrics + flow tracker on the same mixed stream."""
+    items = mixed_stream(n)
+
+    async def run_async() -> float:
+        out = CountingBroadcaster()
+        registry, queue, flows = PlanRegistry(out), PlanQueue(out), PlanFlowTracker(out)
+        for agent in AGENTS:
+            await registry.register(agent, "gpt-4o")
+        t0 = time.perf_counter()
+        for topic, agent, data in items:
+            if topic == "agent.message":
+                await flows.track(agent or "?", data["target"], data["kind"])
+            elif topic == "job.enqueued":
+                await queue.enqueued(data["job_id"], data["kind"])
+            elif topic == "job.started":
+                await queue.started(data["job_id"], agent or "?")
+            elif topic == "job.completed":
+                await queue.completed(data["job_id"], data["success"])
+            elif topic in ("agent.status", "agent.task.started") and agent:
+                await registry.status(agent, "active", data.get("task"))
+            elif topic == "agent.task.completed" and agent:
+                await registry.metrics(
+                    agent, {"tasks_completed": 1, "avg_task_duration": data["duration"]}
+                )
+                await registry.status(agent, "idle")
+            elif topic == "agent.tokens" and agent:
+                await registry.metrics(agent, {"tokens_used": data["prompt"] + data["completion"]})
+            # log lines: the plan's handler broadcasts each; counted as a broadcast here
+            elif topic == "log":
+                await out.broadcast({"type": "log_entry", "data": data}, "logs")
+        elapsed = time.perf_counter() - t0
+        await flows.cancel()
+        return elapsed
+
+    return _best_rate(lambda: asyncio.run(run_async()), n)

@@ -1,0 +1,49 @@
+"""A realistic mixed event stream shared by the benchmarks (seeded, deterministic)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+AGENTS = ["request_planner", "code_planner", "coding_agent", "rag_service", "git_operations"]
+FLOWS = [
+    ("user", "request_planner", "request"),
+    ("request_planner", "rag_service", "query"),
+    ("request_planner", "code_planner", "plan_request"),
+    ("code_planner", "coding_agent", "task_assignment"),
+    ("coding_agent", "git_operations", "git_command"),
+]
+
+Item = tuple[str, "str | None", dict[str, Any]]
+
+
+def mixed_stream(n: int, seed: int = 1) -> list[Item]:
+    """``n`` (topic, agent, data) items: statuses, tasks, tokens, flows, jobs and logs."""
+    rng = random.Random(seed)
+    items: list[Item] = []
+    job = 0
+    while len(items) < n:
+        job += 1
+        job_id = f"job-{job}"
+        agent = rng.choice(AGENTS)
+        source, target, kind = rng.choice(FLOWS)
+        items.extend(
+            [
+                ("job.enqueued", None, {"job_id": job_id, "kind": "code_generation"}),
+                ("agent.status", agent, {"status": "active"}),
+                ("agent.task.started", agent, {"task": f"Work on {job_id}", "job_id": job_id}),
+                ("job.started", agent, {"job_id": job_id}),
+                ("agent.message", source, {"target": target, "kind": kind}),
+                ("agent.tokens", agent, {"prompt": 800, "completion": 200, "cost_usd": 0.004}),
+                ("log", agent, {"level": "INFO", "message": f"{agent} handled {job_id}"}),
+                ("agent.message", target, {"target": source, "kind": "reply"}),
+                ("agent.task.completed", agent, {"duration": rng.uniform(0.5, 5.0)}),
+                ("job.completed", agent, {"job_id": job_id, "success": True}),
+            ]
+        )
+    return items[:n]
+
+
+def flow_stream(n: int, seed: int = 1) -> list[tuple[str, str, str]]:
+    rng = random.Random(seed)
+    return [rng.choice(FLOWS) for _ in range(n)]
