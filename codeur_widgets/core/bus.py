@@ -115,7 +115,7 @@ class EventBus:
             try:
                 handler(event)
             except Exception as exc:
-                self._handler_failed(handler, event, exc)
+                self.report_error(handler, event.topic, exc)
 
     def dispatch_many(self, events: Iterable[Event]) -> int:
         """Deliver several validated events in order; returns how many."""
@@ -131,20 +131,21 @@ class EventBus:
                 try:
                     handler(event)
                 except Exception as exc:
-                    self._handler_failed(handler, event, exc)
+                    self.report_error(handler, event.topic, exc)
         self.accepted += n
         return n
 
-    def _handler_failed(self, handler: Handler, event: Event, exc: Exception) -> None:
+    def report_error(self, where: object, topic: str, exc: BaseException) -> None:
+        """Count a failure of ``where`` (a handler, a periodic job) and log it once per kind."""
         self.handler_errors += 1
-        key = (id(handler), type(exc))
+        key = (id(where), type(exc))
         if key not in self._reported:
             self._reported.add(key)
-            name = getattr(handler, "__qualname__", repr(handler))
+            name = getattr(where, "__qualname__", repr(where))
             log.error(
-                "event handler %s failed on topic %r (reported once per handler and error type)",
+                "%s failed on topic %r (reported once per handler and error type)",
                 name,
-                event.topic,
+                topic,
                 exc_info=exc,
             )
 

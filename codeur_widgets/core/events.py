@@ -157,9 +157,6 @@ def _truncate(text: str) -> str:
     return text[:MAX_STRING] + TRUNCATION_MARKER.format(n=cut)
 
 
-_SCALARS = (int, float, bool, type(None))
-
-
 def clean_value(value: Any, path: str, depth: int = 0) -> Any:
     """Return a JSON-safe copy of ``value`` or raise :class:`InvalidEvent` naming ``path``.
 
@@ -188,8 +185,11 @@ def clean_value(value: Any, path: str, depth: int = 0) -> Any:
         return [clean_value(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
     if isinstance(value, str):  # str subclasses
         return clean_value(str(value), path, depth)
-    if isinstance(value, _SCALARS):  # int/float subclasses (IntEnum, numpy scalars register here)
-        return clean_value(float(value) if isinstance(value, float) else int(value), path, depth)
+    # int/float subclasses (IntEnum, numpy.float64) become plain numbers.
+    if isinstance(value, float):
+        return clean_value(float(value), path, depth)
+    if isinstance(value, int):
+        return int(value)
     raise InvalidEvent(path, f"{type(value).__name__} is not JSON-serialisable")
 
 

@@ -188,7 +188,8 @@ class Hub:
     @staticmethod
     def _open_source(source: str | Source) -> Source:
         if isinstance(source, str):
-            from ..transports import open_source  # optional dependencies load only when asked
+            # Optional dependencies (redis) load only when a URL asks for them.
+            from ..transports import open_source  # type: ignore[attr-defined,unused-ignore]
 
             return open_source(source)
         return source
@@ -502,7 +503,7 @@ class Hub:
                 try:
                     store.tick(now)
                 except Exception as exc:
-                    self.bus._handler_failed(store.tick, Event("hub.tick", None, {}, now, "-"), exc)
+                    self.bus.report_error(store.tick, "hub.tick", exc)
             if after >= next_beat:
                 next_beat = after + self.heartbeat_interval
                 for handle in list(self._handles):
@@ -516,9 +517,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # collectors isolate their own errors; this is a bug guard
-                self.bus._handler_failed(
-                    self._sampler_loop, Event("system.sample", None, {}, 0, "-"), exc
-                )
+                self.bus.report_error(self._sampler_loop, "system.sample", exc)
             await asyncio.sleep(self.sample_interval)
 
     def _update_rate(self, mono: float) -> None:
