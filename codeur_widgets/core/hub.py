@@ -51,6 +51,10 @@ log = logging.getLogger("codeur_widgets.hub")
 DRAIN_BATCH = 5_000
 """Events applied per loop callback when draining the thread inbox (keeps the loop responsive)."""
 
+_RATE_SLACK = 0.9
+"""A watch may be called when 90 % of its interval has passed: timers fire a little early or late,
+and a strict comparison would halve the frame rate whenever a tick came in a hair early."""
+
 IDLE_TICK = 0.2
 """Seconds between render ticks when nothing has changed for a while (adaptive frame rate)."""
 
@@ -386,7 +390,7 @@ class Hub:
         called = 0
         for w in list(self._watches):
             versions = tuple(self.stores[n].version for n in w.names)
-            if versions == w._seen or mono - w._last_call < w.min_interval:
+            if versions == w._seen or mono - w._last_call < w.min_interval * _RATE_SLACK:
                 continue
             try:
                 frame = {}
