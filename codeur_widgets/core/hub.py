@@ -392,6 +392,9 @@ class Hub:
             versions = tuple(self.stores[n].version for n in w.names)
             if versions == w._seen or mono - w._last_call < w.min_interval * _RATE_SLACK:
                 continue
+            # Marked seen before the call, so a callback may invalidate() itself for next tick.
+            w._seen = versions
+            w._last_call = mono
             try:
                 frame = {}
                 for n in w.names:
@@ -402,8 +405,6 @@ class Hub:
                 w.callback(frame)
             except Exception as exc:
                 self._render_failed(w, exc)
-            w._seen = versions
-            w._last_call = mono
             called += 1
         if called:
             self._last_change = mono

@@ -1,0 +1,106 @@
+"""The base of every single-panel widget: one ``hub.watch``, frames become traits.
+
+A widget never computes: the hub's render tick hands it snapshots of the stores it watches, at
+most ``max_hz`` times a second and only when one of them changed; :meth:`HubWidget._state` maps
+them to trait values, which are set inside ``hold_sync()`` so that a frame is one comm message.
+Time-dependent values (ages, elapsed times, flow decay) are advanced by the browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import anywidget
+
+from ._bundle import Bundle
+
+if TYPE_CHECKING:
+    from ..core.hub import Hub, Watch
+
+__all__ = ["MAX_HZ", "HubWidget", "resolve_hub", "watch_hz"]
+
+MAX_HZ = 10.0
+"""Frames per second a widget accepts at most: the comm budget is 10 messages/s per widget."""
+
+HUB_SLACK = 0.9
+"""The hub calls a watch once 90 % of its interval has passed (slack for timer jitter), so a
+widget asks ``hub.watch`` for ``rate * HUB_SLACK`` to keep its frames a full ``1 / rate`` apart."""
+
+
+def watch_hz(rate: float) -> float:
+    """The ``max_hz`` to ask of ``hub.watch`` for at most ``rate`` frames in any second."""
+    return rate * HUB_SLACK
+
+
+Frame = dict[str, dict[str, Any]]
+
+
+def resolve_hub(hub: Hub | None) -> Hub:
+    """``hub``, or the process-wide default hub (created and started on first use)."""
+    if hub is not None:
+        return hub
+    from ..core.hub import default_hub  # the default hub exists only once someone asks for it
+
+    return default_hub()
+
+
+class HubWidget(anywidget.AnyWidget):
+    """An anywidget fed by exactly one :meth:`Hub.watch` registration.
+
+    Subclasses set ``_esm = Bundle("<module name>")``, ``_stores`` (the store names to watch) and
+    implement :meth:`_state`. ``close()`` detaches the watch.
+    """
+
+    _esm = Bundle("__abstract__")
+    _stores: ClassVar[tuple[str, ...]] = ()
+    _max_hz: ClassVar[float] = MAX_HZ
+
+    def __init__(self, hub: Hub | None = None, **kwargs: Any) -> None:
+        self._hub = resolve_hub(hub)
+        self._watch: Watch | None = None
+        # The first state travels with the comm-open message, so a new view is never empty.
+        frame = {name: self._hub.stores[name].snapshot() for name in self._stores}
+        state = self._state(frame, kwargs, initial=True)
+        state.update(kwargs)
+        super().__init__(**state)
+        self._watch = self._hub.watch(self._stores, self._on_frame, max_hz=watch_hz(self._max_hz))
+
+    @property
+    def hub(self) -> Hub:
+        """The hub this widget watches."""
+        return self._hub
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has detached the widget from its hub."""
+        return self._watch is None
+
+    def _state(
+        self, frame: Frame, traits: Mapping[str, Any], *, initial: bool = False
+    ) -> dict[str, Any]:
+        """Trait values for a frame.
+
+        ``traits`` holds the constructor's trait values, not set yet when ``initial`` is true
+        (the state computed before the comm opens); read traits through :meth:`_trait`.
+        """
+        raise NotImplementedError
+
+    def _trait(self, traits: Mapping[str, Any], name: str) -> Any:
+        """A trait's value, preferring one passed to the constructor that is not set yet."""
+        return traits[name] if name in traits else getattr(self, name)
+
+    def _on_frame(self, frame: Frame) -> None:
+        if self._watch is None:
+            return
+        with self.hold_sync():  # one comm message per frame, carrying only the traits that changed
+            for name, value in self._state(frame, {}).items():
+                setattr(self, name, value)
+
+    def close(self) -> None:
+        """Detach from the hub and close the comm (idempotent)."""
+        watch = getattr(self, "_watch", None)
+        if watch is not None:
+            self._watch = None
+            watch.close()
+        super().close()

@@ -1,0 +1,167 @@
+"""Dashboard: the health header and the five panels in one responsive grid."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import ipywidgets
+import traitlets
+
+from ._base import Frame, HubWidget, resolve_hub
+from ._bundle import Bundle
+from .agent_cards import AgentCards
+from .agent_graph import AgentGraphView
+from .log_tail import LogTail
+from .queue_stats import QueueStats
+from .system_metrics import SystemMetrics
+
+if TYPE_CHECKING:
+    from ..core.hub import Hub
+    from ..sim.simulator import Simulator
+
+__all__ = ["Dashboard", "DashboardHeader"]
+
+HEALTH_KEYS = (
+    "running",
+    "events_per_second",
+    "accepted",
+    "rejected",
+    "dropped",
+    "buffered",
+    "loop_lag_ms",
+    "stale_agents",
+    "handler_errors",
+    "render_errors",
+    "views",
+)
+"""The fields of ``hub.health()`` the header shows (the rest can be large or nested)."""
+
+
+W = TypeVar("W")
+
+
+def _keep(made: list[Any], widget: W) -> W:
+    made.append(widget)
+    return widget
+
+
+class DashboardHeader(HubWidget):
+    """Title, agent counts and the hub's live health line (events/s, dropped, rejected, loop lag,
+    stale agents), refreshed at most once a second."""
+
+    _esm = Bundle("dashboard")
+    # hub.health() is not a store: follow the stores that move while the hub is live.
+    _stores = ("agents", "queue", "flows", "system")
+    _max_hz = 1.0
+
+    title = traitlets.Unicode("codeur-widgets").tag(sync=True)
+    health = traitlets.Dict(help="a subset of hub.health()").tag(sync=True)
+    counts = traitlets.Dict(help="agents per status").tag(sync=True)
+
+    def _state(
+        self, frame: Frame, traits: Mapping[str, Any], *, initial: bool = False
+    ) -> dict[str, Any]:
+        health = self._hub.health()
+        return {
+            "health": {k: health.get(k) for k in HEALTH_KEYS},
+            "counts": frame["agents"].get("counts") or {},
+        }
+
+
+class Dashboard(ipywidgets.GridBox):
+    """The whole dashboard: a health header, agent cards, the agent graph, queue stats, system
+    metrics and the log tail, in a CSS grid that wraps to one column on narrow outputs.
+
+    ``Dashboard(hub)``; ``Dashboard()`` uses :func:`codeur_widgets.default_hub`;
+    ``Dashboard.demo()`` also starts a simulator. Selecting a node in the graph highlights its card
+    and the other way round. ``close()`` detaches every panel from the hub.
+    """
+
+    def __init__(self, hub: Hub | None = None, *, title: str = "codeur-widgets", **kwargs: Any):
+        self._hub = resolve_hub(hub)
+        self._owned: list[Any] = []  # things close() must stop: a demo's simulator and hub
+        self.simulator: Simulator | None = None
+        made: list[Any] = []
+        try:
+            self.header = _keep(made, DashboardHeader(self._hub, title=title))
+            self.cards = _keep(made, AgentCards(self._hub))
+            self.graph = _keep(made, AgentGraphView(self._hub))
+            self.queue = _keep(made, QueueStats(self._hub))
+            self.system = _keep(made, SystemMetrics(self._hub))
+            self.logs = _keep(made, LogTail(self._hub))
+        except BaseException:
+            for panel in made:  # e.g. one bundle missing: detach the panels already watching
+                panel.close()
+            raise
+        for wide in (self.header, self.cards, self.system, self.logs):
+            # Full width. Not `grid_column`: ipywidgets never applies it (ipywidgets#2334).
+            wide.layout.grid_area = "auto / 1 / auto / -1"
+        for panel in (self.graph, self.queue):
+            panel.layout.min_width = "0"
+        kwargs.setdefault(
+            "layout",
+            ipywidgets.Layout(
+                width="100%",
+                grid_template_columns="repeat(auto-fit, minmax(min(100%, 420px), 1fr))",
+                grid_gap="8px",
+            ),
+        )
+        super().__init__(
+            [self.header, self.cards, self.graph, self.queue, self.system, self.logs], **kwargs
+        )
+        self._links = [traitlets.link((self.graph, "selected"), (self.cards, "selected"))]
+
+    @property
+    def hub(self) -> Hub:
+        """The hub every panel watches."""
+        return self._hub
+
+    @property
+    def panels(self) -> tuple[Any, ...]:
+        """The header and the five panels, in display order."""
+        return (self.header, self.cards, self.graph, self.queue, self.system, self.logs)
+
+    @classmethod
+    def demo(
+        cls,
+        seed: int = 1,
+        jobs_per_minute: float = 30.0,
+        *,
+        concurrency: int = 2,
+        time_scale: float = 10.0,
+        **kwargs: Any,
+    ) -> Dashboard:
+        """A dashboard on a new hub fed by a running :class:`~codeur_widgets.Simulator`.
+
+        Call it from a notebook cell (it needs the kernel's running event loop). ``close()``
+        stops the simulator and the hub.
+        """
+        from ..core.hub import Hub
+        from ..sim.simulator import Simulator
+
+        hub = Hub()
+        hub.start()
+        sim = Simulator(hub, seed=seed, time_scale=time_scale)
+        try:
+            sim.start(jobs_per_minute=jobs_per_minute, concurrency=concurrency)
+            dash = cls(hub, **kwargs)
+        except BaseException:
+            sim.stop()
+            hub.stop()
+            raise
+        dash.simulator = sim
+        dash._owned = [sim, hub]
+        return dash
+
+    def close(self) -> None:
+        """Detach every panel from the hub and close them (and a demo's simulator and hub)."""
+        for link in getattr(self, "_links", []):
+            link.unlink()
+        self._links = []
+        for panel in getattr(self, "panels", ()):
+            panel.close()
+        owned, self._owned = getattr(self, "_owned", []), []
+        for thing in owned:
+            thing.stop()
+        super().close()

@@ -1,0 +1,31 @@
+"""QueueStats: job-queue health, fed by the ``queue`` store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import traitlets
+
+from ._base import Frame, HubWidget
+from ._bundle import Bundle
+
+__all__ = ["QueueStats"]
+
+
+class QueueStats(HubWidget):
+    """Queued, processing, completed and failed jobs; wait and run time p50/p95; jobs completed in
+    the last hour; a throughput sparkline (jobs per minute over the last hour).
+
+    ``QueueStats(hub)``; ``QueueStats()`` watches :func:`codeur_widgets.default_hub`.
+    """
+
+    _esm = Bundle("queue_stats")
+    _stores = ("queue",)
+
+    data = traitlets.Dict(help="the hub's `queue` snapshot").tag(sync=True)
+
+    def _state(
+        self, frame: Frame, traits: Mapping[str, Any], *, initial: bool = False
+    ) -> dict[str, Any]:
+        return {"data": frame["queue"]}

@@ -1,0 +1,337 @@
+"""SystemMetrics: CPU, memory, process and GPU plots (bqplot) beside a panel of current values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import bqplot
+import ipywidgets
+import numpy as np
+import traitlets
+
+from ._base import resolve_hub, watch_hz
+from ._bundle import Bundle
+
+if TYPE_CHECKING:
+    from ..core.hub import Hub, Watch
+
+__all__ = ["WINDOWS", "SystemMetrics"]
+
+WINDOWS = (60, 300, 900)
+"""The windows the panel offers, in seconds (1, 5 and 15 minutes)."""
+
+MAX_HZ = 1.0
+"""Frames per second: the sampler moves about once a second, so more would only resend."""
+
+# Fixed hues that read on light and dark backgrounds.
+COLOURS = {
+    "cpu": "#1f77b4",
+    "cores": "#4c9be8",
+    "mem": "#8e44ad",
+    "rss": "#2e8b57",
+    "threads": "#e67e22",
+}
+GPU_COLOURS = ("#d62728", "#17becf", "#bcbd22", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+_EMPTY_TIMES = np.array([], dtype="datetime64[ms]")
+_EMPTY = np.array([], dtype=float)
+
+
+class _SystemPanel(anywidget.AnyWidget):
+    """The number panel and window selector (``js/system_metrics.js``)."""
+
+    _esm = Bundle("system_metrics")
+
+    data = traitlets.Dict(help="now, interval, latest sample and collector health").tag(sync=True)
+    window = traitlets.Int(300, help="seconds of history plotted").tag(sync=True)
+
+
+class SystemMetrics(ipywidgets.VBox):
+    """CPU total and per core, memory, the kernel process's RSS and threads, and GPU load, memory
+    and temperature (only when GPUs exist), over a selectable window (1, 5 or 15 minutes), with
+    the current values as numbers above the plots.
+
+    It watches the ``system`` store at most once a second and updates each plot's marks inside
+    ``hold_sync()``: about six comm messages a second (eight with GPUs), whatever the event rate.
+
+    ``SystemMetrics(hub, window=300)``; ``SystemMetrics()`` watches the default hub.
+    """
+
+    window = traitlets.Int(300, help="seconds of history plotted (60, 300 or 900 offered)")
+
+    def __init__(
+        self,
+        hub: Hub | None = None,
+        *,
+        window: int = 300,
+        plot_height: int = 170,
+        **kwargs: Any,
+    ) -> None:
+        self._hub = resolve_hub(hub)
+        self._watch: Watch | None = None
+        self._plot_height = plot_height
+        self._snapshot: dict[str, Any] = self._hub.stores["system"].snapshot()
+        self.panel = _SystemPanel(data=_panel_data(self._snapshot), window=window)
+
+        self._cpu = _line(COLOURS["cpu"], "CPU %")
+        self._cores = bqplot.Bars(
+            x=_EMPTY,
+            y=_EMPTY,
+            scales={
+                "x": bqplot.OrdinalScale(),
+                "y": bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False),
+            },
+            colors=[COLOURS["cores"]],
+            padding=0.15,
+        )
+        self._mem = _line(COLOURS["mem"], "memory %")
+        rss_scale = bqplot.LinearScale(min=0.0)
+        threads_scale = bqplot.LinearScale(min=0.0)
+        time_scale = bqplot.DateScale()
+        self._rss = bqplot.Lines(
+            x=_EMPTY_TIMES,
+            y=_EMPTY,
+            scales={"x": time_scale, "y": rss_scale},
+            colors=[COLOURS["rss"]],
+            labels=["RSS MiB"],
+            display_legend=True,
+        )
+        self._threads = bqplot.Lines(
+            x=_EMPTY_TIMES,
+            y=_EMPTY,
+            scales={"x": time_scale, "y": threads_scale},
+            colors=[COLOURS["threads"]],
+            labels=["threads"],
+            display_legend=True,
+        )
+        self._gpu_load: Any = None
+        self._gpu_temp: Any = None
+        h = plot_height
+        cores_axes = [
+            bqplot.Axis(scale=self._cores.scales["x"], side="bottom", label="core", num_ticks=8),
+            _value_axis(self._cores.scales["y"], tick_format="d"),
+        ]
+        process_axes = [
+            _time_axis(time_scale),
+            _value_axis(rss_scale, label="MiB"),
+            _value_axis(threads_scale, label="threads", side="right"),
+        ]
+        figures = [
+            _figure("CPU %", [self._cpu], _percent_axes(self._cpu), h),
+            _figure("per core % (now)", [self._cores], cores_axes, h),
+            _figure("memory %", [self._mem], _percent_axes(self._mem), h),
+            _figure("process", [self._rss, self._threads], process_axes, h),
+        ]
+        self.plots = ipywidgets.Box(
+            figures, layout=ipywidgets.Layout(display="flex", flex_flow="row wrap", width="100%")
+        )
+        kwargs.setdefault(
+            "layout",
+            ipywidgets.Layout(
+                width="100%",
+                min_width="0",
+                # One frame around the number panel and the plots, like the other panels.
+                border="1px solid var(--jp-border-color2, rgba(127, 127, 127, 0.3))",
+                padding="0 0 4px 0",
+            ),
+        )
+        super().__init__([self.panel, self.plots], **kwargs)
+        self.window = window
+        self._links = [traitlets.link((self, "window"), (self.panel, "window"))]
+        self._draw()
+        self._watch = self._hub.watch(("system",), self._on_frame, max_hz=watch_hz(MAX_HZ))
+
+    @property
+    def hub(self) -> Hub:
+        """The hub this widget watches."""
+        return self._hub
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has detached the widget from its hub."""
+        return self._watch is None
+
+    def _on_frame(self, frame: dict[str, dict[str, Any]]) -> None:
+        if self._watch is None:
+            return
+        self._snapshot = frame["system"]
+        self._draw()
+
+    @traitlets.observe("window")
+    def _window_changed(self, change: Any) -> None:
+        if self._watch is not None:
+            self._draw()  # a user action: redraw the last frame at once
+
+    def _draw(self) -> None:
+        """Push the last snapshot: one ``hold_sync`` block (one message) per widget touched."""
+        snap = self._snapshot
+        series: Mapping[str, Any] = snap.get("series") or {}
+        latest: Mapping[str, Any] = snap.get("latest") or {}
+        times, cut = _window(series.get("ts") or [], snap.get("now"), self.window)
+
+        with self.panel.hold_sync():
+            self.panel.data = _panel_data(snap)
+        _set_xy(self._cpu, times, _column(series, "cpu", cut))
+        _set_xy(self._mem, times, _column(series, "mem_percent", cut))
+        rss = _column(series, "rss", cut)
+        _set_xy(self._rss, times, rss / (1024.0 * 1024.0))
+        _set_xy(self._threads, times, _column(series, "threads", cut))
+        per_core = np.asarray(latest.get("per_core") or [], dtype=float)
+        _set_xy(self._cores, np.arange(len(per_core)), per_core)
+
+        gpus: Sequence[Mapping[str, Any]] = latest.get("gpus") or []
+        load_rows = series.get("gpu_load") or []
+        if gpus or any(len(r) for r in load_rows):
+            self._draw_gpus(series, times, cut, len(gpus) or len(load_rows))
+
+    def _draw_gpus(
+        self, series: Mapping[str, Any], times: np.ndarray, cut: int, count: int
+    ) -> None:
+        load = _rows(series.get("gpu_load"), cut, count, len(times))
+        mem = _rows(series.get("gpu_mem_percent"), cut, count, len(times))
+        temp = _rows(series.get("gpu_temp"), cut, count, len(times))
+        # Load and memory share one mark (rows: load per GPU, then memory per GPU).
+        load_mem = np.vstack([load, mem])
+        if self._gpu_load is None:
+            self._add_gpu_figure(count, times, load_mem, temp)  # data travels with the comm-open
+        else:
+            _set_xy(self._gpu_load, times, load_mem)
+            _set_xy(self._gpu_temp, times, temp)
+
+    def _add_gpu_figure(
+        self, count: int, times: np.ndarray, load_mem: np.ndarray, temp: np.ndarray
+    ) -> None:
+        time_scale = bqplot.DateScale()
+        pct = bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False)
+        temp_scale = bqplot.LinearScale(min=0.0)
+        colours = [GPU_COLOURS[i % len(GPU_COLOURS)] for i in range(count)]
+        labels = [f"GPU{i} load %" for i in range(count)] + [f"GPU{i} mem %" for i in range(count)]
+        self._gpu_load = bqplot.Lines(
+            x=times,
+            y=load_mem,
+            scales={"x": time_scale, "y": pct},
+            colors=colours * 2,
+            labels=labels,
+            display_legend=count <= 2,
+        )
+        self._gpu_temp = bqplot.Lines(
+            x=times,
+            y=temp,
+            scales={"x": time_scale, "y": temp_scale},
+            colors=colours,
+            line_style="dashed",
+            labels=[f"GPU{i} °C" for i in range(count)],
+        )
+        fig = _figure(
+            "GPU load / memory % (solid), temperature °C (dashed)",
+            [self._gpu_load, self._gpu_temp],
+            [
+                _time_axis(time_scale),
+                _value_axis(pct, label="%"),
+                _value_axis(temp_scale, label="°C", side="right"),
+            ],
+            self._plot_height,
+        )
+        self.plots.children = (*self.plots.children, fig)
+
+    def close(self) -> None:
+        """Detach from the hub and close the panel, the plots and this box (idempotent)."""
+        watch = self._watch
+        if watch is not None:
+            self._watch = None
+            watch.close()
+        for link in getattr(self, "_links", []):
+            link.unlink()
+        self._links = []
+        for fig in getattr(self, "plots", ipywidgets.Box()).children:
+            _close_figure(fig)
+        if hasattr(self, "plots"):
+            self.plots.close()
+            self.panel.close()
+        super().close()
+
+
+def _panel_data(snap: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: snap.get(k) for k in ("now", "interval", "latest", "collectors")}
+
+
+def _window(ts: Sequence[float], now: float | None, window: int) -> tuple[np.ndarray, int]:
+    """The sample times inside the window (as datetime64 for the DateScale) and where they start."""
+    arr = np.asarray(ts, dtype=float)
+    if arr.size == 0:
+        return _EMPTY_TIMES, 0
+    end = float(now) if now is not None else float(arr[-1])
+    cut = int(np.searchsorted(arr, end - window, side="left"))
+    return (arr[cut:] * 1000.0).astype("datetime64[ms]"), cut
+
+
+def _column(series: Mapping[str, Any], key: str, cut: int) -> np.ndarray:
+    return np.asarray((series.get(key) or [])[cut:], dtype=float)
+
+
+def _rows(rows: Any, cut: int, count: int, length: int) -> np.ndarray:
+    """A (count, length) array from per-GPU series, padding missing rows with NaN (gaps)."""
+    out = np.full((count, length), np.nan)
+    for i, row in enumerate((rows or [])[:count]):
+        vals = np.asarray(row[cut:], dtype=float)[-length:] if length else _EMPTY
+        if vals.size:
+            out[i, length - vals.size :] = vals
+    return out
+
+
+def _set_xy(mark: Any, x: np.ndarray, y: np.ndarray) -> None:
+    with mark.hold_sync():  # x and y travel together: one message, never a length mismatch
+        mark.x = x
+        mark.y = y
+
+
+def _line(colour: str, label: str) -> Any:
+    return bqplot.Lines(
+        x=_EMPTY_TIMES,
+        y=_EMPTY,
+        scales={
+            "x": bqplot.DateScale(),
+            "y": bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False),
+        },
+        colors=[colour],
+        labels=[label],
+    )
+
+
+def _percent_axes(mark: Any) -> list[Any]:
+    return [_time_axis(mark.scales["x"]), _value_axis(mark.scales["y"], tick_format="d")]
+
+
+def _time_axis(scale: Any) -> Any:
+    # Every side is explicit: bqplot would otherwise send one more update after opening the axis.
+    return bqplot.Axis(scale=scale, side="bottom", tick_format="%H:%M", num_ticks=4)
+
+
+def _value_axis(scale: Any, side: str = "left", **kwargs: Any) -> Any:
+    return bqplot.Axis(scale=scale, orientation="vertical", side=side, num_ticks=5, **kwargs)
+
+
+def _figure(title: str, marks: list[Any], axes: list[Any], height: int) -> Any:
+    return bqplot.Figure(
+        marks=marks,
+        axes=axes,
+        title=title,
+        title_style={"font-size": "12px"},
+        fig_margin={"top": 28, "bottom": 28, "left": 44, "right": 44},
+        animation_duration=0,
+        legend_location="top-left",
+        layout=ipywidgets.Layout(flex="1 1 300px", min_width="240px", height=f"{height}px"),
+    )
+
+
+def _close_figure(fig: Any) -> None:
+    """Close a figure and the marks, scales and axes it owns (they are widgets too)."""
+    for mark in fig.marks:
+        for scale in mark.scales.values():
+            scale.close()
+        mark.close()
+    for axis in fig.axes:
+        axis.close()
+    fig.close()

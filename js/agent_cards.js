@@ -1,0 +1,256 @@
+// AgentCards: one card per agent (status, current task, heartbeat, counters, tokens, last error).
+// Model traits: data (the `agents` snapshot), status_filter, role_filter, selected.
+// Elapsed times and heartbeat ages tick here every second from the frame's `now`; Python only
+// sends a frame when the registry changed.
+import {
+  STATUSES,
+  countsLine,
+  heartbeatAge,
+  isStale,
+  matchesFilter,
+  rolesOf,
+  statusLabel,
+  taskElapsed,
+} from "./lib/agents.js";
+import { clockOffset, every, hubTime } from "./lib/clock.js";
+import { h, setAttr, setOptions, setText, style } from "./lib/dom.js";
+import { fmtAge, fmtCost, fmtCount, fmtDuration, ellipsis } from "./lib/format.js";
+import { THEME_CSS } from "./lib/theme.js";
+
+const CSS = `
+.cw-cards-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 8px; }
+.cw-card { border: 1px solid var(--cw-border); border-left: 4px solid var(--cw-muted); border-radius: 5px;
+  padding: 6px 8px; background: var(--cw-bg2); cursor: pointer; min-width: 0; }
+.cw-card[data-selected="true"] { outline: 2px solid var(--cw-accent); outline-offset: 1px; }
+.cw-card-head { display: flex; align-items: center; gap: 6px; min-width: 0; }
+.cw-card-name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; flex: 1 1 auto; }
+.cw-badge { font-size: var(--cw-size-small); padding: 0 6px; border-radius: 8px; border: 1px solid currentColor; white-space: nowrap; }
+.cw-card-sub, .cw-card-row { font-size: var(--cw-size-small); color: var(--cw-fg2); overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; }
+.cw-card-task { margin-top: 3px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.cw-card-err { font-size: var(--cw-size-small); color: var(--cw-err); overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; margin-top: 2px; }
+.cw-card-stale { font-weight: 600; color: var(--cw-warn); }
+.cw-card[data-status="idle"] { border-left-color: var(--cw-info); }
+.cw-card[data-status="active"] { border-left-color: var(--cw-ok); }
+.cw-card[data-status="error"] { border-left-color: var(--cw-err); }
+.cw-card[data-status="initializing"] { border-left-color: var(--cw-accent); }
+.cw-card[data-status="offline"] { border-left-color: var(--cw-muted); opacity: 0.75; }
+.cw-card[data-stale="true"] { border-left-style: dashed; border-left-color: var(--cw-warn); }
+.cw-st-idle { color: var(--cw-info); } .cw-st-active { color: var(--cw-ok); } .cw-st-error { color: var(--cw-err); }
+.cw-st-initializing { color: var(--cw-accent); } .cw-st-offline { color: var(--cw-fg3); } .cw-st-stale { color: var(--cw-warn); }
+.cw-dot.cw-st-idle { background: var(--cw-info); } .cw-dot.cw-st-active { background: var(--cw-ok); }
+.cw-dot.cw-st-error { background: var(--cw-err); } .cw-dot.cw-st-initializing { background: var(--cw-accent); }
+.cw-dot.cw-st-offline { background: var(--cw-fg3); } .cw-dot.cw-st-stale { background: var(--cw-warn); }
+.cw-empty { color: var(--cw-fg2); padding: 12px 4px; }
+`;
+
+/** The DOM of one card; `update` refreshes it from an agent dict (only changed text is touched). */
+function makeCard(onClick) {
+  const dot = h("span", { class: "cw-dot" });
+  const name = h("span", { class: "cw-card-name" });
+  const badge = h("span", { class: "cw-badge" });
+  const sub = h("div", { class: "cw-card-sub" });
+  const task = h("div", { class: "cw-card-task" });
+  const beat = h("div", { class: "cw-card-row" });
+  const stats = h("div", { class: "cw-card-row cw-num" });
+  const tokens = h("div", { class: "cw-card-row cw-num" });
+  const metrics = h("div", { class: "cw-card-row cw-num" });
+  const err = h("div", { class: "cw-card-err" });
+  const root = h(
+    "div",
+    {
+      class: "cw-card",
+      role: "listitem",
+      tabindex: "0",
+      on: {
+        click: onClick,
+        keydown: (e) => {
+          if (e.key === "Enter" || e.key === " ") {
+            e.preventDefault();
+            onClick();
+          }
+        },
+      },
+    },
+    h("div", { class: "cw-card-head" }, dot, name, badge),
+    sub,
+    task,
+    beat,
+    stats,
+    tokens,
+    metrics,
+    err,
+  );
+  return { root, dot, name, badge, sub, task, beat, stats, tokens, metrics, err, errText: "", agent: null };
+}
+
+function fillCard(card, a) {
+  card.agent = a;
+  setText(card.name, a.name);
+  setAttr(card.name, "title", a.name);
+  setAttr(card.root, "data-status", a.status ?? "");
+  setText(card.sub, [a.role, a.model].filter((x) => x).join(" \u00b7 ") || "\u2013");
+  const done = `${fmtCount(a.tasks_completed ?? 0)} done \u00b7 ${fmtCount(a.tasks_failed ?? 0)} failed`;
+  setText(card.stats, `${done} \u00b7 mean ${fmtDuration(a.duration_mean)} \u00b7 p95 ${fmtDuration(a.duration_p95)}`);
+  const prompt = a.prompt_tokens ?? 0;
+  const completion = a.completion_tokens ?? 0;
+  setText(
+    card.tokens,
+    `tokens ${fmtCount(prompt)} in / ${fmtCount(completion)} out \u00b7 ${fmtCost(a.cost_usd ?? 0)}`,
+  );
+  const metricEntries = Object.entries(a.metrics ?? {}).slice(0, 6);
+  setText(
+    card.metrics,
+    metricEntries.map(([k, v]) => `${k} ${typeof v === "number" ? fmtCount(v) : String(v)}`).join(" \u00b7 "),
+  );
+  card.metrics.hidden = metricEntries.length === 0;
+  const e = a.last_error;
+  if (e && (e.type || e.message)) {
+    const text = [e.type, e.message].filter((x) => x).join(": ");
+    card.errText = ellipsis(text, 160);
+    setAttr(card.err, "title", text);
+    card.err.hidden = false;
+  } else {
+    card.err.hidden = true;
+  }
+}
+
+/** The parts that age: task elapsed, heartbeat age, stale marking. Runs every second. */
+function ageCard(card, now, staleAfter) {
+  const a = card.agent;
+  if (!a) return;
+  const stale = isStale(a, now, staleAfter);
+  const shown = stale ? "stale" : a.status;
+  setAttr(card.root, "data-stale", stale ? "true" : "false");
+  setAttr(card.dot, "class", `cw-dot cw-st-${shown}`);
+  setAttr(card.badge, "class", `cw-badge cw-st-${shown}`);
+  setText(card.badge, stale ? `stale \u00b7 ${statusLabel(a.status)}` : statusLabel(a.status));
+  const elapsed = taskElapsed(a, now);
+  if (elapsed !== null) {
+    const job = a.job_id ? ` [${a.job_id}]` : "";
+    setText(card.task, `\u25b6 ${ellipsis(a.task, 90)}${job} \u00b7 ${fmtDuration(elapsed)}`);
+    setAttr(card.task, "title", `${a.task}${job}`);
+  } else {
+    setText(card.task, "no task");
+    setAttr(card.task, "title", "");
+  }
+  const age = heartbeatAge(a, now);
+  setText(card.beat, age === null ? "no heartbeat yet" : `heartbeat ${fmtAge(age)}`);
+  card.beat.classList.toggle("cw-card-stale", stale);
+  const e = a.last_error;
+  if (e && !card.err.hidden) {
+    const when = typeof e.ts === "number" ? ` (${fmtAge(now - e.ts)})` : "";
+    setText(card.err, `${card.errText}${when}`);
+  }
+}
+
+function render({ model, el }) {
+  const statusSel = h("select", { "aria-label": "filter by status" });
+  const roleSel = h("select", { "aria-label": "filter by role" });
+  const counts = h("span", { class: "cw-muted cw-small" });
+  const grid = h("div", { class: "cw-cards-grid", role: "list" });
+  const empty = h("div", { class: "cw-empty", text: "No agents yet." });
+  const root = h(
+    "div",
+    { class: "cw cw-agent-cards" },
+    h("div", { class: "cw-toolbar" }, h("span", { class: "cw-title", text: "Agents" }), counts,
+      h("span", { class: "cw-spacer" }), statusSel, roleSel),
+    grid,
+    empty,
+  );
+  el.replaceChildren(style(THEME_CSS + CSS), root);
+
+  const cards = new Map(); // agent name -> card
+  let offset = 0;
+
+  statusSel.addEventListener("change", () => {
+    model.set("status_filter", statusSel.value);
+    model.save_changes();
+  });
+  roleSel.addEventListener("change", () => {
+    model.set("role_filter", roleSel.value);
+    model.save_changes();
+  });
+
+  const select = (name) => {
+    model.set("selected", model.get("selected") === name ? "" : name);
+    model.save_changes();
+  };
+
+  function tick() {
+    const data = model.get("data") ?? {};
+    const now = hubTime(offset);
+    const staleAfter = data.stale_after ?? 0;
+    const filter = { status: model.get("status_filter") ?? "", role: model.get("role_filter") ?? "" };
+    let visible = 0;
+    let stale = 0;
+    for (const card of cards.values()) {
+      ageCard(card, now, staleAfter);
+      if (isStale(card.agent, now, staleAfter)) stale += 1;
+      const show = matchesFilter(card.agent, filter, now, staleAfter);
+      card.root.hidden = !show;
+      if (show) visible += 1;
+    }
+    setText(counts, countsLine(data.counts, stale));
+    empty.hidden = visible > 0;
+    setText(empty, cards.size ? "No agent matches the filter." : "No agents yet.");
+  }
+
+  function update() {
+    const data = model.get("data") ?? {};
+    offset = clockOffset(data.now);
+    const agents = data.agents ?? [];
+    const seen = new Set();
+    let i = 0;
+    for (const a of agents) {
+      const name = String(a.name);
+      seen.add(name);
+      let card = cards.get(name);
+      if (!card) {
+        card = makeCard(() => select(name));
+        cards.set(name, card);
+      }
+      fillCard(card, a);
+      // Keep the snapshot's stable order; move a node only when it is out of place.
+      if (grid.children[i] !== card.root) grid.insertBefore(card.root, grid.children[i] ?? null);
+      i += 1;
+    }
+    for (const [name, card] of cards) {
+      if (!seen.has(name)) {
+        card.root.remove();
+        cards.delete(name);
+      }
+    }
+    const statuses = [["", "all statuses"], ...STATUSES.map((s) => [s, statusLabel(s)]), ["stale", "stale"]];
+    setOptions(statusSel, statuses, model.get("status_filter") ?? "");
+    const roles = rolesOf(agents);
+    const role = model.get("role_filter") ?? "";
+    if (role && !roles.includes(role)) roles.push(role);
+    setOptions(roleSel, [["", "all roles"], ...roles.map((r) => [r, r])], role);
+    updateSelected();
+    tick();
+  }
+
+  function updateSelected() {
+    const sel = model.get("selected") ?? "";
+    for (const [name, card] of cards) setAttr(card.root, "data-selected", name === sel ? "true" : "false");
+  }
+
+  model.on("change:data", update);
+  model.on("change:status_filter", update);
+  model.on("change:role_filter", update);
+  model.on("change:selected", updateSelected);
+  update();
+  const stop = every(1000, tick);
+
+  return () => {
+    stop();
+    model.off("change:data", update);
+    model.off("change:status_filter", update);
+    model.off("change:role_filter", update);
+    model.off("change:selected", updateSelected);
+  };
+}
+
+export default { render };

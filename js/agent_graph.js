@@ -1,0 +1,384 @@
+// AgentGraphView: who talks to whom, drawn by cytoscape.js (bundled).
+// Model traits: topology (the `graph` snapshot; changes rarely), flows (the `flows` snapshot; per
+// frame, small), nodes (agent name -> {status, stale}), selected (node id, synced both ways),
+// height (px).
+// Topology changes are applied as diffs with the given positions (preset layout): nothing is ever
+// re-laid out. Between frames the browser decays each edge's intensity with the snapshot's
+// half-life and animates active edges (marching dashes), so an idle graph needs no messages.
+import cytoscape from "cytoscape";
+import { clockOffset, hubTime } from "./lib/clock.js";
+import { h, setText, style } from "./lib/dom.js";
+import {
+  ACTIVE_THRESHOLD,
+  MAX_WIDTH,
+  anyActive,
+  dashSpeed,
+  diffTopology,
+  edgeId,
+  edgeLabel,
+  edgeStates,
+  edgeWidth,
+  prettyEdge,
+  roleColour,
+  statsLine,
+} from "./lib/flows.js";
+import { fmtRate } from "./lib/format.js";
+import { THEME_CSS } from "./lib/theme.js";
+
+const CSS = `
+.cw-graph-canvas { position: relative; width: 100%; border-radius: 4px; background: var(--cw-bg); overflow: hidden; }
+.cw-graph-stats { margin-top: 4px; font-size: var(--cw-size-small); color: var(--cw-fg2); }
+.cw-graph-legend { display: flex; flex-wrap: wrap; gap: 4px 10px; font-size: var(--cw-size-small); color: var(--cw-fg2); }
+.cw-graph-legend .cw-dot { margin-right: 3px; vertical-align: -1px; }
+`;
+
+// Colours the canvas needs as concrete values (cytoscape cannot read CSS variables).
+const THEME_VARS = ["--cw-fg", "--cw-fg2", "--cw-bg", "--cw-accent", "--cw-ok", "--cw-warn", "--cw-err",
+  "--cw-info", "--cw-muted"];
+const FALLBACKS = { "--cw-fg": "#222", "--cw-fg2": "#555", "--cw-bg": "#fff", "--cw-accent": "#1976d2",
+  "--cw-ok": "#2e7d32", "--cw-warn": "#ef6c00", "--cw-err": "#d32f2f", "--cw-info": "#0288d1", "--cw-muted": "#9e9e9e" };
+
+/** Resolves the theme variables to rgb() strings through a probe element's computed colour. */
+function themeColours(root) {
+  const probe = h("span", { style: { display: "none" } });
+  root.append(probe);
+  const out = {};
+  for (const v of THEME_VARS) {
+    probe.style.color = "";
+    probe.style.color = `var(${v})`;
+    const c = getComputedStyle(probe).color;
+    out[v] = /^(rgba?\(|#)/.test(c) ? c : FALLBACKS[v];
+  }
+  probe.remove();
+  return out;
+}
+
+// Sizes are in screen pixels: the stylesheet is rebuilt with k = 1 / zoom whenever the zoom
+// changes, so zooming out to fit a wide graph spreads the nodes without shrinking the labels.
+function stylesheet(c, k = 1) {
+  const px = (n) => Math.round(n * k * 100) / 100;
+  return [
+    {
+      selector: "node",
+      style: {
+        "background-color": "data(color)",
+        label: "data(label)",
+        color: c["--cw-fg"],
+        "font-size": px(11),
+        "text-valign": "bottom",
+        "text-margin-y": px(4),
+        "text-outline-color": c["--cw-bg"],
+        "text-outline-width": px(2),
+        "text-outline-opacity": 0.85,
+        width: px(26),
+        height: px(26),
+        "border-width": px(3),
+        "border-color": c["--cw-muted"],
+      },
+    },
+    { selector: "node.st-idle", style: { "border-color": c["--cw-info"] } },
+    { selector: "node.st-active", style: { "border-color": c["--cw-ok"], "border-width": px(4) } },
+    { selector: "node.st-error", style: { "border-color": c["--cw-err"], "border-width": px(5) } },
+    { selector: "node.st-initializing", style: { "border-color": c["--cw-accent"] } },
+    { selector: "node.st-offline", style: { "border-color": c["--cw-muted"], "border-style": "dashed", opacity: 0.6 } },
+    { selector: "node.st-stale", style: { "border-color": c["--cw-warn"], "border-style": "dashed" } },
+    {
+      selector: "node.picked",
+      style: { "overlay-color": c["--cw-accent"], "overlay-opacity": 0.25, "overlay-padding": px(7) },
+    },
+    {
+      selector: "edge",
+      style: {
+        width: `mapData(width, 0, ${MAX_WIDTH}, 0, ${px(MAX_WIDTH)})`,
+        "curve-style": "bezier",
+        "line-color": c["--cw-muted"],
+        "target-arrow-color": c["--cw-muted"],
+        "target-arrow-shape": "triangle",
+        "arrow-scale": 0.9,
+        opacity: 0.7,
+        label: "data(label)",
+        "font-size": px(9),
+        color: c["--cw-fg2"],
+        "text-rotation": "autorotate",
+        "text-background-color": c["--cw-bg"],
+        "text-background-opacity": 0.85,
+        "text-background-padding": px(1),
+      },
+    },
+    {
+      selector: "edge.active",
+      style: {
+        "line-color": c["--cw-accent"],
+        "target-arrow-color": c["--cw-accent"],
+        "line-style": "dashed",
+        "line-dash-pattern": [px(8), px(4)],
+        opacity: 1,
+      },
+    },
+    {
+      selector: "edge.busiest",
+      style: { "line-color": c["--cw-warn"], "target-arrow-color": c["--cw-warn"], "z-index": 10, opacity: 1 },
+    },
+  ];
+}
+
+function nodeElement(n) {
+  return {
+    group: "nodes",
+    data: { id: String(n.id), label: String(n.label ?? n.id), role: n.role ?? "", color: roleColour(n.role) },
+    position: { x: Number(n.x) || 0, y: Number(n.y) || 0 },
+  };
+}
+
+function edgeElement(e) {
+  return {
+    group: "edges",
+    data: { id: edgeId(e), source: String(e.source), target: String(e.target), type: e.type ?? "", width: 1.5, label: "" },
+  };
+}
+
+function render({ model, el }) {
+  const container = h("div", { class: "cw-graph-canvas" });
+  const stats = h("div", { class: "cw-graph-stats" });
+  const legend = h("div", { class: "cw-graph-legend" });
+  const fitBtn = h("button", { text: "fit", title: "fit the graph to the view" });
+  const root = h(
+    "div",
+    { class: "cw cw-agent-graph" },
+    h("div", { class: "cw-toolbar" }, h("span", { class: "cw-title", text: "Agent graph" }), legend,
+      h("span", { class: "cw-spacer" }), fitBtn),
+    container,
+    stats,
+  );
+  el.replaceChildren(style(THEME_CSS + CSS), root);
+  container.style.height = `${model.get("height") || 360}px`;
+
+  const cy = cytoscape({
+    container,
+    elements: [],
+    layout: { name: "preset" },
+    style: stylesheet(FALLBACKS),
+    minZoom: 0.2,
+    maxZoom: 3,
+    autounselectify: true, // selection lives in the model's `selected` trait, shown as .picked
+    boxSelectionEnabled: false,
+  });
+
+  let shown = { nodes: new Map(), edges: new Map() };
+  let states = new Map();
+  let offset = 0;
+  let fitted = false;
+  let raf = 0;
+  let destroyed = false;
+  let lastFrame = 0;
+  const dashOffset = new Map();
+
+  let colours = FALLBACKS;
+  let restyle = 0;
+  function applyTheme() {
+    colours = themeColours(root);
+    cy.style(stylesheet(colours, 1 / cy.zoom()));
+  }
+  function onZoom() {
+    if (!restyle) {
+      restyle = requestAnimationFrame(() => {
+        restyle = 0;
+        if (!destroyed) cy.style(stylesheet(colours, 1 / cy.zoom()));
+      });
+    }
+  }
+
+  function applyTopology() {
+    const topo = model.get("topology") ?? {};
+    const d = diffTopology(shown, topo);
+    let outside = false;
+    const ext = cy.extent();
+    cy.batch(() => {
+      for (const id of d.removeEdges) cy.getElementById(id).remove();
+      for (const id of d.removeNodes) cy.getElementById(id).remove();
+      for (const n of d.addNodes) {
+        const ele = cy.add(nodeElement(n));
+        const p = ele.position();
+        if (p.x < ext.x1 || p.x > ext.x2 || p.y < ext.y1 || p.y > ext.y2) outside = true;
+      }
+      for (const n of d.updateNodes) {
+        const ele = cy.getElementById(String(n.id));
+        ele.data({ label: String(n.label ?? n.id), role: n.role ?? "", color: roleColour(n.role) });
+      }
+      for (const e of [...d.addEdges, ...d.updateEdges]) {
+        const id = edgeId(e);
+        if (cy.getElementById(id).nonempty()) {
+          cy.getElementById(id).data("type", e.type ?? "");
+        } else if (cy.getElementById(String(e.source)).nonempty() && cy.getElementById(String(e.target)).nonempty()) {
+          cy.add(edgeElement(e));
+        }
+      }
+    });
+    shown = { nodes: d.nodes, edges: d.edges };
+    legendFor(topo.nodes ?? []);
+    // Positions are never changed; only the viewport follows when a new node lands off-screen.
+    if (!fitted || (outside && d.addNodes.length)) fit();
+    applyFlows();
+    applySelected();
+  }
+
+  function legendFor(nodes) {
+    const roles = [...new Set(nodes.map((n) => n.role).filter((r) => r))].sort();
+    const key = roles.join("\u0000");
+    if (legend.dataset.key === key) return;
+    legend.dataset.key = key;
+    legend.replaceChildren(
+      ...roles.map((r) => h("span", {}, h("span", { class: "cw-dot", style: { background: roleColour(r) } }), r)),
+    );
+  }
+
+  function fit() {
+    if (container.clientWidth > 0 && container.clientHeight > 0 && cy.nodes().nonempty()) {
+      cy.resize();
+      cy.fit(undefined, 30);
+      fitted = true;
+    }
+  }
+
+  function applyFlows() {
+    const flows = model.get("flows") ?? {};
+    offset = clockOffset(flows.now);
+    states = edgeStates(flows, flows.now ?? 0);
+    const busiest = flows.stats?.busiest_edge ?? "";
+    const nodes = { ...(flows.nodes ?? {}), ...(model.get("nodes") ?? {}) };
+    cy.batch(() => {
+      cy.nodes().forEach((n) => {
+        const info = nodes[n.id()] ?? {};
+        const st = info.stale && info.status !== "offline" ? "stale" : info.status;
+        const cls = st ? `st-${st}` : "";
+        if (n.data("st") !== cls) {
+          if (n.data("st")) n.removeClass(n.data("st"));
+          if (cls) n.addClass(cls);
+          n.data("st", cls);
+        }
+      });
+      cy.edges().forEach((e) => {
+        const s = states.get(e.id());
+        e.data("label", s ? edgeLabel(s.rate) : "");
+        e.toggleClass("busiest", e.id() === busiest && Boolean(s));
+      });
+    });
+    const stat = flows.stats ?? {};
+    const rate = stat.rate != null ? ` \u00b7 ${fmtRate(stat.rate)} overall` : "";
+    setText(stats, `${statsLine(stat)}${rate}${selectedLine()}`);
+    startAnimation();
+  }
+
+  function selectedLine() {
+    const sel = model.get("selected");
+    if (!sel) return "";
+    const n = cy.getElementById(sel);
+    if (n.empty()) return ` \u00b7 selected: ${sel}`;
+    const st = (model.get("nodes") ?? {})[sel]?.status ?? (model.get("flows")?.nodes ?? {})[sel]?.status;
+    return ` \u00b7 selected: ${n.data("label")}${n.data("role") ? ` (${n.data("role")})` : ""}${st ? ` ${st}` : ""}`;
+  }
+
+  // One animation loop for all edges (about 30 fps), stopped when nothing is active.
+  function animate(ts) {
+    raf = 0;
+    if (destroyed) return;
+    if (lastFrame && ts - lastFrame < 30) {
+      raf = requestAnimationFrame(animate);
+      return;
+    }
+    const dt = lastFrame ? Math.min(0.1, (ts - lastFrame) / 1000) : 0;
+    lastFrame = ts;
+    const current = edgeStates(model.get("flows") ?? {}, hubTime(offset));
+    cy.batch(() => {
+      cy.edges().forEach((e) => {
+        const s = current.get(e.id());
+        const intensity = s ? s.intensity : 0;
+        const active = intensity > ACTIVE_THRESHOLD;
+        const w = Math.round(edgeWidth(intensity) * 10) / 10;
+        if (e.data("width") !== w) e.data("width", w);
+        if (e.hasClass("active") !== active) e.toggleClass("active", active);
+        if (active) {
+          const o = ((dashOffset.get(e.id()) ?? 0) - (dashSpeed(intensity) * dt) / cy.zoom()) % 1200;
+          dashOffset.set(e.id(), o);
+          e.style("line-dash-offset", o);
+        }
+      });
+    });
+    if (anyActive(current)) raf = requestAnimationFrame(animate);
+    else lastFrame = 0;
+  }
+
+  function startAnimation() {
+    if (!raf) raf = requestAnimationFrame(animate);
+  }
+
+  function applySelected() {
+    const sel = model.get("selected") ?? "";
+    cy.batch(() => {
+      cy.nodes(".picked").removeClass("picked");
+      if (sel) cy.getElementById(sel).addClass("picked");
+    });
+    const stat = model.get("flows")?.stats ?? {};
+    const rate = stat.rate != null ? ` \u00b7 ${fmtRate(stat.rate)} overall` : "";
+    setText(stats, `${statsLine(stat)}${rate}${selectedLine()}`);
+  }
+
+  const setSelected = (id) => {
+    if ((model.get("selected") ?? "") === id) return;
+    model.set("selected", id);
+    model.save_changes();
+  };
+  cy.on("tap", "node", (evt) => setSelected(evt.target.id()));
+  cy.on("tap", (evt) => {
+    if (evt.target === cy) setSelected("");
+  });
+  cy.on("mouseover", "edge", (evt) => {
+    const s = states.get(evt.target.id());
+    container.title = s ? `${prettyEdge(evt.target.id())}: ${s.lastMinute} in the last minute` : prettyEdge(evt.target.id());
+  });
+  cy.on("mouseout", "edge", () => {
+    container.title = "";
+  });
+  cy.on("zoom", onZoom);
+  fitBtn.addEventListener("click", () => {
+    fitted = false;
+    fit();
+  });
+
+  const onHeight = () => {
+    container.style.height = `${model.get("height") || 360}px`;
+    cy.resize();
+  };
+  const resize = new ResizeObserver(() => {
+    cy.resize();
+    if (!fitted) fit();
+  });
+  resize.observe(container);
+  // JupyterLab switches themes by changing attributes on <body>; re-read the colours then.
+  const themeWatch = new MutationObserver(applyTheme);
+  themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name", "data-jp-theme-light", "class"] });
+
+  model.on("change:topology", applyTopology);
+  model.on("change:flows", applyFlows);
+  model.on("change:nodes", applyFlows);
+  model.on("change:selected", applySelected);
+  model.on("change:height", onHeight);
+  applyTheme();
+  applyTopology();
+
+  return () => {
+    destroyed = true;
+    if (raf) cancelAnimationFrame(raf);
+    if (restyle) cancelAnimationFrame(restyle);
+    resize.disconnect();
+    themeWatch.disconnect();
+    model.off("change:topology", applyTopology);
+    model.off("change:flows", applyFlows);
+    model.off("change:nodes", applyFlows);
+    model.off("change:selected", applySelected);
+    model.off("change:height", onHeight);
+    cy.destroy();
+  };
+}
+
+export default { render };

@@ -1,0 +1,70 @@
+// Dashboard header: title, agent counts and the hub's live health line.
+// Model traits: title, health (hub.health() subset), counts (agent status counts).
+import { countsLine } from "./lib/agents.js";
+import { h, setAttr, setText, style } from "./lib/dom.js";
+import { fmtInt, fmtMillis } from "./lib/format.js";
+import { THEME_CSS } from "./lib/theme.js";
+
+const CSS = `
+.cw.cw-dashboard-header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 16px; }
+.cw-dash-title { font-weight: 700; font-size: calc(var(--cw-size) * 1.25); }
+.cw-dash-health { display: flex; flex-wrap: wrap; gap: 2px 12px; font-size: var(--cw-size-small); font-variant-numeric: tabular-nums; }
+.cw-dash-health [data-level="warn"] { color: var(--cw-warn); font-weight: 600; }
+.cw-dash-health [data-level="err"] { color: var(--cw-err); font-weight: 600; }
+.cw-dash-run[data-running="true"] .cw-dot { background: var(--cw-ok); }
+.cw-dash-run[data-running="false"] .cw-dot { background: var(--cw-err); }
+`;
+
+/** [label, value text, level] triples for the health line ("" = normal). */
+export function healthParts(health) {
+  const hl = health ?? {};
+  const stale = Array.isArray(hl.stale_agents) ? hl.stale_agents : [];
+  const lag = hl.loop_lag_ms ?? 0;
+  return [
+    ["events/s", (hl.events_per_second ?? 0).toFixed(1), ""],
+    ["dropped", fmtInt(hl.dropped ?? 0), hl.dropped ? "err" : ""],
+    ["rejected", fmtInt(hl.rejected ?? 0), hl.rejected ? "warn" : ""],
+    ["loop lag", fmtMillis(lag), lag > 250 ? "err" : lag > 50 ? "warn" : ""],
+    ["stale agents", stale.length ? stale.join(", ") : "none", stale.length ? "warn" : ""],
+  ];
+}
+
+function render({ model, el }) {
+  const title = h("span", { class: "cw-dash-title" });
+  const run = h("span", { class: "cw-dash-run cw-small" }, h("span", { class: "cw-dot" }), " ", h("span"));
+  const counts = h("span", { class: "cw-muted cw-small" });
+  const line = h("span", { class: "cw-dash-health", role: "status" });
+  const root = h("div", { class: "cw cw-dashboard-header" }, title, run, counts, line);
+  el.replaceChildren(style(THEME_CSS + CSS), root);
+
+  function update() {
+    setText(title, model.get("title") || "codeur-widgets");
+    const health = model.get("health") ?? {};
+    const running = Boolean(health.running);
+    setAttr(run, "data-running", running ? "true" : "false");
+    setText(run.lastChild, running ? "live" : "stopped");
+    setText(counts, countsLine(model.get("counts") ?? {}));
+    const parts = healthParts(health);
+    if (line.children.length !== parts.length) {
+      line.replaceChildren(...parts.map(() => h("span", {}, h("span", { class: "cw-muted" }), " ", h("span"))));
+    }
+    parts.forEach(([label, value, level], i) => {
+      const cell = line.children[i];
+      setText(cell.firstChild, label);
+      setText(cell.lastChild, value);
+      setAttr(cell, "data-level", level);
+    });
+  }
+
+  model.on("change:health", update);
+  model.on("change:counts", update);
+  model.on("change:title", update);
+  update();
+  return () => {
+    model.off("change:health", update);
+    model.off("change:counts", update);
+    model.off("change:title", update);
+  };
+}
+
+export default { render };
