@@ -1,0 +1,1 @@
+"""Real-browser tests: JupyterLab and Voila servers driven by Playwright and Chromium."""
