@@ -1,7 +1,11 @@
 """AgentHandle: how agent code reports to a Hub (tasks, tokens, flows, heartbeats, errors).
 
 Every call publishes through ``hub.publish_threadsafe``, so a handle works from the loop's thread,
-from worker threads, and from sync or async code alike, and never waits on the event loop.
+from worker threads, and from sync or async code alike, and never waits on the event loop. A handle
+creates no asyncio task: heartbeats come from the hub's housekeeping loop calling :meth:`_beat`.
+
+Mistakes in what the caller passes (a status that does not exist, ``tokens(prompt="many")``)
+raise here, in the caller, instead of being silently ignored by the registry.
 """
 
 from __future__ import annotations
@@ -9,81 +13,127 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import math
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .registry import STATUSES, normalize_status
+
 if TYPE_CHECKING:
+    from .bus import Subscription
     from .hub import Hub
 
 __all__ = ["AgentHandle", "TaskContext"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# next() on itertools.count is atomic under the GIL: unique task ids across threads, no lock.
 _task_ids = itertools.count(1)
+
+# A heartbeat is skipped when the agent published something this recently (in units of its
+# interval): any event is a sign of life, and the hub's timer fires a little early or late.
+_BEAT_SLACK = 0.9
+
+
+def _whole(field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{field} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{field} must be >= 0, got {value}")
+    return int(value)
+
+
+def _check_tokens(prompt: object, completion: object, cost_usd: object) -> dict[str, Any]:
+    """The ``agent.tokens`` data, or TypeError/ValueError for a caller's mistake."""
+    if isinstance(cost_usd, bool) or not isinstance(cost_usd, (int, float)):
+        raise TypeError(f"cost_usd must be a number, got {type(cost_usd).__name__}")
+    if not math.isfinite(cost_usd) or cost_usd < 0:
+        raise ValueError(f"cost_usd must be a finite number >= 0, got {cost_usd!r}")
+    return {
+        "prompt": _whole("prompt", prompt),
+        "completion": _whole("completion", completion),
+        "cost_usd": float(cost_usd),
+    }
 
 
 class TaskContext:
     """One task of an agent: ``with agent.task("...") as t:`` or ``async with``.
 
-    Entering publishes ``agent.task.started``; leaving publishes ``agent.task.completed`` with the
-    duration, or, when an exception escapes, ``agent.task.failed`` and ``agent.error`` with the
-    exception's type and message (the exception is re-raised).
+    Entering publishes ``agent.task.started`` (with ``task``, ``task_id``, ``job_id``); leaving
+    publishes ``agent.task.completed`` with the duration, or, when an exception escapes,
+    ``agent.task.failed`` and ``agent.error`` with the exception's type and message (the
+    exception is re-raised). ``BaseException``s that are not errors (``asyncio.CancelledError``,
+    ``KeyboardInterrupt``) end the task as ``agent.task.failed`` with ``cancelled: true``, which
+    the registry does not count as a failure.
+
+    Each context has its own ``task_id``, so nested and concurrent tasks of one agent are tracked
+    separately. A context is meant to be entered once.
     """
 
     def __init__(
-        self, agent: AgentHandle, description: str, job_id: str | None, data: dict
+        self,
+        agent: AgentHandle,
+        description: str,
+        job_id: str | None = None,
+        data: dict[str, Any] | None = None,
     ) -> None:
         self.agent = agent
         self.description = description
         self.job_id = job_id
-        self.data = data
+        self.data = data or {}
         self.task_id = f"{agent.name}#{next(_task_ids)}"
         self.started: float | None = None
+        self.duration: float | None = None
+        """Seconds the task took (hub clock), set when it ends."""
 
-    # -- reporting inside the task ----------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<TaskContext {self.task_id} {self.description!r}>"
+
+    # -- reporting inside the task -------------------------------------------------------------
     def tokens(self, prompt: int = 0, completion: int = 0, cost_usd: float = 0.0) -> None:
-        """Add LLM token usage (and cost) to the agent's totals."""
+        """Add LLM token usage (and cost in USD) to the agent's totals."""
         self.agent.tokens(prompt=prompt, completion=completion, cost_usd=cost_usd)
 
     def metric(self, name: str, value: float) -> None:
+        """Set a custom numeric gauge on the agent's card."""
         self.agent.metric(name, value)
 
     def log(self, message: str, level: str = "INFO") -> None:
-        self.agent.log(message, level=level, job_id=self.job_id)
+        """Write a log line under the agent's name, tagged with the task and job."""
+        self.agent.log(message, level=level, job_id=self.job_id, task_id=self.task_id)
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> TaskContext:
-        hub = self.agent.hub
-        self.started = hub.clock()
+        self.started = self.agent.hub.clock()
         data = {**self.data, "task": self.description, "task_id": self.task_id}
         if self.job_id is not None:
             data["job_id"] = self.job_id
-        hub.publish_threadsafe("agent.task.started", self.agent.name, data=data, ts=self.started)
+        self.agent._publish("agent.task.started", data, ts=self.started)
         return self
 
     def _finish(self, exc: BaseException | None) -> None:
-        hub = self.agent.hub
-        now = hub.clock()
-        duration = max(0.0, now - (self.started or now))
-        common = {"task_id": self.task_id, "duration": duration}
+        now = self.agent.hub.clock()
+        self.duration = duration = max(0.0, now - (self.started if self.started else now))
+        common: dict[str, Any] = {"task_id": self.task_id, "duration": duration}
         if self.job_id is not None:
             common["job_id"] = self.job_id
+        publish = self.agent._publish
         if exc is None:
-            hub.publish_threadsafe("agent.task.completed", self.agent.name, data=common, ts=now)
+            publish("agent.task.completed", common, ts=now)
             return
         if not isinstance(exc, Exception):
-            # CancelledError, KeyboardInterrupt: the task was stopped, it did not fail.
-            hub.publish_threadsafe(
-                "agent.task.failed", self.agent.name, data={**common, "cancelled": True}, ts=now
-            )
+            # CancelledError, KeyboardInterrupt, SystemExit: the task was stopped, not failed.
+            publish("agent.task.failed", {**common, "cancelled": True}, ts=now)
             return
         error = {"error_type": type(exc).__name__, "error": str(exc) or type(exc).__name__}
-        hub.publish_threadsafe(
-            "agent.task.failed", self.agent.name, data={**common, **error}, ts=now
-        )
-        hub.publish_threadsafe(
-            "agent.error", self.agent.name, data={**error, "task": self.description}, ts=now
+        publish("agent.task.failed", {**common, **error}, ts=now)
+        # The task_id lets the registry count this error once, together with the failure.
+        publish(
+            "agent.error",
+            {**error, "task": self.description, "task_id": self.task_id},
+            ts=now,
         )
 
     def __enter__(self) -> TaskContext:
@@ -95,7 +145,7 @@ class TaskContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._finish(exc)
+        self._finish(exc)  # returns None: an exception propagates
 
     async def __aenter__(self) -> TaskContext:
         return self._start()
@@ -112,8 +162,20 @@ class TaskContext:
 class AgentHandle:
     """A registered agent. Create with ``hub.agent(name, model=..., role=...)``.
 
-    The hub sends a heartbeat for every open handle every ``hub.heartbeat_interval`` seconds, so a
-    live agent never goes stale; :meth:`close` marks it offline and stops the heartbeats.
+    Creating a handle publishes ``agent.registered``. While the handle is open the hub's
+    housekeeping loop calls :meth:`_beat`, which sends ``agent.heartbeat`` unless the agent
+    published something within the last ``heartbeat_interval`` seconds (any event is a sign of
+    life), so a live agent never goes stale. :meth:`close` marks it offline and stops the beats.
+    The hub holds handles weakly: a handle nobody references stops beating and goes stale.
+
+    Args:
+        hub: the hub to publish to.
+        name: the agent's unique name (the registry's key; printable, at most 128 characters).
+        model: the LLM model it uses, shown on its card.
+        role: its role (orchestrator, planner, executor, service, ...).
+        heartbeat_interval: seconds between heartbeats; ``None`` follows the hub's
+            ``heartbeat_interval``. Heartbeats are driven by the hub's timer, so an interval shorter
+            than the hub's behaves like the hub's.
     """
 
     def __init__(
@@ -123,27 +185,42 @@ class AgentHandle:
         *,
         model: str | None = None,
         role: str | None = None,
+        heartbeat_interval: float | None = None,
     ) -> None:
+        if heartbeat_interval is not None and not heartbeat_interval > 0:
+            raise ValueError("heartbeat_interval must be > 0 (or None to follow the hub)")
         self.hub = hub
         self.name = name
         self.model = model
         self.role = role
+        self.heartbeat_interval = heartbeat_interval
         self.closed = False
+        self._last_sent = float("-inf")
         self._command_handlers: list[Callable[[str, dict[str, Any]], Any]] = []
+        self._subscription: Subscription | None = None
         data: dict[str, Any] = {}
         if model is not None:
             data["model"] = model
         if role is not None:
             data["role"] = role
-        hub.publish_threadsafe("agent.registered", name, data=data)
+        self._publish("agent.registered", data)  # validates the name: raises InvalidEvent
         hub._register_handle(self)
 
     def __repr__(self) -> str:
-        return f"<AgentHandle {self.name!r} role={self.role!r} model={self.model!r}>"
+        state = " closed" if self.closed else ""
+        return f"<AgentHandle {self.name!r} role={self.role!r} model={self.model!r}{state}>"
 
-    # -- tasks ------------------------------------------------------------------------------------
+    def _publish(
+        self, topic: str, data: dict[str, Any] | None = None, ts: float | None = None
+    ) -> None:
+        self.hub.publish_threadsafe(topic, self.name, data=data, ts=ts)
+        self._last_sent = time.monotonic()  # a float store: safe enough across threads
+
+    # -- tasks ---------------------------------------------------------------------------------
     def task(self, description: str, job_id: str | None = None, **data: Any) -> TaskContext:
-        """A task context manager, usable with ``with`` and ``async with``."""
+        """A task, usable as ``with`` and ``async with``; extra keywords go into the start event."""
+        if not isinstance(description, str):
+            raise TypeError(f"description must be a string, got {type(description).__name__}")
         return TaskContext(self, description, job_id, data)
 
     @overload
@@ -153,14 +230,21 @@ class AgentHandle:
     def instrument(self, func: str | None = None) -> Callable[[F], F]: ...
 
     def instrument(self, func: F | str | None = None) -> F | Callable[[F], F]:
-        """Decorate a sync or async function so each call runs as a task of this agent.
+        """Decorate a sync or async function so that each call runs as a task of this agent.
 
-        ``@agent.instrument`` names the task after the function; ``@agent.instrument("Plan")``
-        gives it a description.
+        ``@agent.instrument`` names the task after the function's qualified name;
+        ``@agent.instrument("Plan request")`` gives it a description. Exceptions are recorded and
+        re-raised, as with :meth:`task`. Generator functions are refused: a task would end when
+        the generator is created, not when it is consumed.
         """
 
         def decorate(fn: F, description: str | None) -> F:
-            label = description or fn.__qualname__
+            if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+                raise TypeError(
+                    f"cannot instrument generator function {fn.__qualname__}: use "
+                    "`with agent.task(...)` around the code that consumes it"
+                )
+            label = description or getattr(fn, "__qualname__", None) or repr(fn)
             if inspect.iscoroutinefunction(fn):
 
                 @functools.wraps(fn)
@@ -179,53 +263,60 @@ class AgentHandle:
 
         if callable(func):
             return decorate(func, None)
+        if func is not None and not isinstance(func, str):
+            raise TypeError("instrument takes a function or a description string")
         return lambda fn: decorate(fn, func)
 
-    # -- reporting --------------------------------------------------------------------------------
+    # -- reporting -----------------------------------------------------------------------------
     def tokens(self, prompt: int = 0, completion: int = 0, cost_usd: float = 0.0) -> None:
-        """Add token usage and cost to this agent's totals."""
-        self.hub.publish_threadsafe(
-            "agent.tokens",
-            self.name,
-            data={"prompt": prompt, "completion": completion, "cost_usd": cost_usd},
-        )
+        """Add token usage and cost (USD) to this agent's totals."""
+        self._publish("agent.tokens", _check_tokens(prompt, completion, cost_usd))
 
     def send(self, target: str, kind: str = "message", **data: Any) -> None:
-        """Record a message from this agent to ``target`` (a flow on the graph)."""
-        self.hub.publish_threadsafe(
-            "agent.message", self.name, data={**data, "target": target, "kind": kind}
-        )
+        """Record a message from this agent to ``target``: one flow on the graph."""
+        if not isinstance(target, str) or not target:
+            raise TypeError("target must be a non-empty agent name")
+        self._publish("agent.message", {**data, "target": target, "kind": kind})
 
     def status(self, status: str) -> None:
         """Set the status: initializing, idle, active, error or offline."""
-        self.hub.publish_threadsafe("agent.status", self.name, data={"status": status})
+        normal = normalize_status(status)
+        if normal is None:
+            raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+        self._publish("agent.status", {"status": normal})
 
     def heartbeat(self) -> None:
-        self.hub.publish_threadsafe("agent.heartbeat", self.name)
+        """Send a sign of life now."""
+        self._publish("agent.heartbeat")
 
     def metric(self, name: str, value: float) -> None:
-        """Set a custom numeric gauge shown on the agent's card."""
-        self.hub.publish_threadsafe("agent.metrics", self.name, data={name: value})
+        """Set a custom numeric gauge shown on the agent's card (the last value is kept)."""
+        if not isinstance(name, str) or not name:
+            raise TypeError("metric name must be a non-empty string")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"metric value must be a number, got {type(value).__name__}")
+        self._publish("agent.metrics", {name: value})
 
     def error(self, error: BaseException | str) -> None:
-        """Report an error that did not end a task."""
+        """Report an error that did not end a task (an exception or a message)."""
         if isinstance(error, BaseException):
-            data = {"error_type": type(error).__name__, "error": str(error)}
+            data = {"error_type": type(error).__name__, "error": str(error) or type(error).__name__}
         else:
             data = {"error_type": "Error", "error": str(error)}
-        self.hub.publish_threadsafe("agent.error", self.name, data=data)
+        self._publish("agent.error", data)
 
     def log(self, message: str, level: str = "INFO", **data: Any) -> None:
-        """Write a line to the log tail under this agent's name."""
+        """Write a line to the log tail under this agent's name (extra keywords are kept)."""
         payload = {k: v for k, v in data.items() if v is not None}
-        self.hub.publish_threadsafe(
-            "log", self.name, data={**payload, "level": level, "message": message}
-        )
+        self._publish("log", {**payload, "level": level, "message": str(message)})
 
-    # -- commands ---------------------------------------------------------------------------------
+    # -- commands ------------------------------------------------------------------------------
     def on_command(self, handler: Callable[[str, dict[str, Any]], Any]) -> Callable[..., Any]:
-        """Register ``handler(command, args)`` for ``admin.command`` events aimed at this agent."""
-        if not self._command_handlers:
+        """Register ``handler(command, args)`` for ``admin.command`` events aimed at this agent.
+
+        Handlers run on the hub's loop thread, synchronously: keep them short.
+        """
+        if self._subscription is None:
             self._subscription = self.hub.bus.subscribe("admin.command", self._on_admin_command)
         self._command_handlers.append(handler)
         return handler
@@ -239,18 +330,24 @@ class AgentHandle:
             for handler in list(self._command_handlers):
                 handler(command, args)
 
-    # -- lifecycle --------------------------------------------------------------------------------
+    # -- lifecycle -----------------------------------------------------------------------------
     def _beat(self) -> None:
-        if not self.closed:
+        """Called by the hub's housekeeping loop: heartbeat unless recently heard from."""
+        if self.closed:
+            return
+        interval = self.heartbeat_interval
+        if interval is None:
+            interval = float(getattr(self.hub, "heartbeat_interval", 5.0))
+        if time.monotonic() - self._last_sent >= interval * _BEAT_SLACK:
             self.heartbeat()
 
     def close(self) -> None:
-        """Mark the agent offline and stop its heartbeats (idempotent)."""
+        """Mark the agent offline and stop its heartbeats and commands (idempotent)."""
         if self.closed:
             return
         self.closed = True
-        self.status("offline")
+        self._publish("agent.status", {"status": "offline"})
         self.hub._unregister_handle(self)
-        sub = getattr(self, "_subscription", None)
-        if sub is not None:
-            sub.close()
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None

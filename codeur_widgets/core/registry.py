@@ -1,12 +1,20 @@
 """AgentRegistry: the live state of every agent, keyed by agent *name*.
 
-Two agents of one role are two entries (DESIGN defect 8). Counters increment (defect 2), the
-duration mean is a running mean over every task and p95 is over a sliding window. Staleness is
-checked once a second by :meth:`tick`, not per event.
+Two agents of one role are two entries (DESIGN defect 8). Counters increment (defect 2): the
+duration mean is a running mean over every task ever finished and p95 is over a sliding window.
+Staleness is checked about once a second by :meth:`AgentRegistry.tick`, never per event.
+
+Input is trusted to be a valid :class:`~codeur_widgets.core.events.Event` but not to have sensible
+``data``: a field of the wrong type is ignored and counted in :attr:`AgentRegistry.ignored`, and
+``apply`` never raises. Memory is bounded whatever arrives: at most ``max_agents`` agents,
+:data:`MAX_RUNNING` open tasks and :data:`MAX_METRICS` gauges per agent, text cut at
+:data:`MAX_TEXT` characters.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, ClassVar
 
 from .clock import Clock, wall_clock
@@ -14,38 +22,86 @@ from .events import Event
 from .stats import RunningMean, WindowQuantiles
 from .store import Store
 
-__all__ = ["STATUSES", "AgentRegistry", "AgentState"]
+__all__ = [
+    "MAX_AGENTS",
+    "STATUSES",
+    "AgentRegistry",
+    "AgentState",
+    "normalize_status",
+]
 
 STATUSES = ("initializing", "idle", "active", "error", "offline")
+"""The statuses an agent can have, in display order."""
+
 MAX_AGENTS = 10_000
+"""Default cap on agents: a flood of random names cannot exhaust memory."""
+MAX_RUNNING = 256
+"""Open tasks tracked per agent; beyond, the oldest is forgotten (and counted)."""
 MAX_METRICS = 64
+MAX_METRIC_NAME = 64
 MAX_TEXT = 500
+SNAPSHOT_BUDGET = 60_000
+"""Serialised bytes of agent entries per snapshot (the store protocol allows 64 KB in all)."""
+ERROR_MERGE_WINDOW = 1.0
+"""Seconds within which an ``agent.error`` repeating a task failure is the same error."""
+
+# Other spellings seen in agent frameworks (Codeur's included), mapped to ours.
+_STATUS_ALIASES = {
+    "starting": "initializing",
+    "init": "initializing",
+    "ready": "idle",
+    "waiting": "idle",
+    "busy": "active",
+    "working": "active",
+    "running": "active",
+    "failed": "error",
+    "stopped": "offline",
+    "disconnected": "offline",
+}
+
+
+def normalize_status(value: object) -> str | None:
+    """Our status for ``value`` (any case, a few aliases), or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    status = value.strip().lower()
+    if status in STATUSES:
+        return status
+    return _STATUS_ALIASES.get(status)
 
 
 def _number(value: object) -> float | None:
+    """A finite float from an int or float (never a bool), else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     f = float(value)
-    return f if f == f and abs(f) != float("inf") else None
+    return f if math.isfinite(f) else None
 
 
-def _text(value: object) -> str | None:
-    if value is None:
+def _count(value: object) -> int | None:
+    """A non-negative whole number (``812`` or ``812.0``, as JSON may give), else None."""
+    f = _number(value)
+    if f is None or f < 0 or not f.is_integer():
         return None
-    text = value if isinstance(value, str) else str(value)
+    return int(f)
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
 
 
 class AgentState:
-    """Everything the dashboard shows about one agent."""
+    """Everything the dashboard shows about one agent (one entry of the snapshot)."""
 
     __slots__ = (
         "completion_tokens",
         "cost_usd",
         "durations",
+        "error_tasks",
         "errors",
         "job_id",
         "last_error",
+        "last_failure",
         "last_seen",
         "mean",
         "metrics",
@@ -73,7 +129,8 @@ class AgentState:
         self.registered_at = now
         self.last_seen = now
         self.stale_since: float | None = None
-        # Running tasks by task id, in start order; the card shows the newest.
+        # Open tasks by task id, oldest first (dicts keep insertion order): the card shows the
+        # newest, and finishing one task never clears another (nested or concurrent tasks).
         self.running: dict[str, tuple[str | None, float, str | None]] = {}
         self.task: str | None = None
         self.task_started: float | None = None
@@ -87,9 +144,23 @@ class AgentState:
         self.cost_usd = 0.0
         self.errors = 0
         self.last_error: dict[str, Any] | None = None
+        # A failed task and the agent.error that reports it are one error. Ids of tasks whose
+        # error was counted and whose other half may still come (bounded, oldest dropped); and
+        # (task_id, type, message, ts) of the last failure, for an agent.error without an id,
+        # matched by content instead.
+        self.error_tasks: dict[str, None] = {}
+        self.last_failure: tuple[str | None, str, str, float] | None = None
         self.metrics: dict[str, float] = {}
 
+    def show_newest_task(self) -> None:
+        """Point task/task_started/job_id at the most recently started open task (or none)."""
+        if self.running:
+            self.task, self.task_started, self.job_id = self.running[next(reversed(self.running))]
+        else:
+            self.task = self.task_started = self.job_id = None
+
     def to_dict(self) -> dict[str, Any]:
+        """The agent's entry in the ``agents`` snapshot (see docs/internals.md)."""
         return {
             "name": self.name,
             "role": self.role,
@@ -110,32 +181,55 @@ class AgentState:
             "completion_tokens": self.completion_tokens,
             "cost_usd": round(self.cost_usd, 6),
             "errors": self.errors,
-            "last_error": self.last_error,
+            "last_error": dict(self.last_error) if self.last_error else None,
             "metrics": dict(self.metrics),
         }
 
 
 class AgentRegistry(Store):
-    """Agents keyed by name, fed by ``agent.*`` events."""
+    """Agents keyed by name, fed by ``agent.*`` events.
 
-    name = "agents"
+    Args:
+        clock: unix-seconds clock (a ``FakeClock`` in tests).
+        stale_after: seconds without any sign of life after which :meth:`tick` marks an agent
+            offline and stale; its next sign of life restores the status it had.
+        duration_window: task durations kept for the p95 (the mean covers every task).
+        max_agents: agents kept; events naming further agents are counted in
+            :attr:`refused_agents` and ignored.
+
+    Counters for health: :attr:`ignored` (fields of the wrong type, events without an agent),
+    :attr:`unknown_topics`, :attr:`refused_agents`, :attr:`evicted_tasks`; see :meth:`counters`.
+    """
+
+    name: ClassVar[str] = "agents"
     topics: ClassVar[tuple[str, ...]] = ("agent.*",)
 
     def __init__(
-        self, clock: Clock = wall_clock, stale_after: float = 30.0, duration_window: int = 1000
+        self,
+        clock: Clock = wall_clock,
+        stale_after: float = 30.0,
+        duration_window: int = 1000,
+        *,
+        max_agents: int = MAX_AGENTS,
     ) -> None:
         super().__init__(clock)
-        if stale_after <= 0:
+        if not stale_after > 0:
             raise ValueError("stale_after must be > 0")
-        self.stale_after = stale_after
+        if duration_window < 1 or max_agents < 1:
+            raise ValueError("duration_window and max_agents must be >= 1")
+        self.stale_after = float(stale_after)
         self.duration_window = duration_window
+        self.max_agents = max_agents
         self._agents: dict[str, AgentState] = {}
+        # Snapshot order (registration time, then name), rebuilt only when agents come or go.
+        self._order: list[AgentState] | None = None
         self.ignored = 0
         self.unknown_topics = 0
         self.refused_agents = 0
+        self.evicted_tasks = 0
         self._handlers = {
             "agent.registered": self._registered,
-            "agent.heartbeat": self._heartbeat,
+            "agent.heartbeat": self._alive,
             "agent.status": self._status,
             "agent.task.started": self._task_started,
             "agent.task.completed": self._task_completed,
@@ -143,42 +237,88 @@ class AgentRegistry(Store):
             "agent.error": self._error,
             "agent.tokens": self._tokens,
             "agent.metrics": self._metrics,
-            "agent.message": self._heartbeat,
+            "agent.message": self._alive,
         }
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, name: str) -> dict[str, Any] | None:
+        """One agent's snapshot entry, or None if unknown."""
         state = self._agents.get(name)
         return state.to_dict() if state else None
 
     def names(self) -> list[str]:
-        return list(self._agents)
+        """Agent names in snapshot order."""
+        return [s.name for s in self._ordered()]
+
+    def __len__(self) -> int:
+        return len(self._agents)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._agents
 
     def stale_agents(self) -> list[str]:
-        return [s.name for s in self._agents.values() if s.stale_since is not None]
+        """Names of agents currently marked stale, in snapshot order."""
+        return [s.name for s in self._ordered() if s.stale_since is not None]
+
+    def counters(self) -> dict[str, int]:
+        """Bookkeeping for health views: what was ignored, refused or evicted."""
+        return {
+            "agents": len(self._agents),
+            "ignored": self.ignored,
+            "unknown_topics": self.unknown_topics,
+            "refused_agents": self.refused_agents,
+            "evicted_tasks": self.evicted_tasks,
+        }
+
+    def _ordered(self) -> list[AgentState]:
+        if self._order is None:
+            self._order = sorted(self._agents.values(), key=lambda s: (s.registered_at, s.name))
+        return self._order
 
     def snapshot(self) -> dict[str, Any]:
-        agents = sorted(self._agents.values(), key=lambda s: (s.registered_at, s.name))
+        """The ``agents`` snapshot of docs/internals.md.
+
+        ``counts`` covers every agent. Entries are listed in registration order up to about
+        60 KB serialised; the rest are counted in ``omitted`` (a stable prefix: a listed agent
+        never disappears because others registered later).
+        """
         counts = dict.fromkeys(STATUSES, 0)
-        for s in agents:
-            counts[s.status] = counts.get(s.status, 0) + 1
+        listed: list[dict[str, Any]] = []
+        size = 0
+        omitted = 0
+        for s in self._ordered():
+            counts[s.status] += 1
+            if omitted:
+                omitted += 1
+                continue
+            entry = s.to_dict()
+            size += len(json.dumps(entry)) + 1
+            if size > SNAPSHOT_BUDGET:
+                omitted = 1
+                continue
+            listed.append(entry)
         return {
             "now": self.clock(),
             "stale_after": self.stale_after,
             "counts": counts,
-            "agents": [s.to_dict() for s in agents],
+            "agents": listed,
+            "omitted": omitted,
         }
 
     # -- admin ---------------------------------------------------------------------------------
     def forget(self, name: str) -> bool:
-        """Remove an agent (it comes back if it sends another event)."""
+        """Remove an agent; returns False if unknown. It comes back with its next event."""
         if self._agents.pop(name, None) is None:
             return False
+        self._order = None
         self.touch()
         return True
 
     def reset_counters(self) -> None:
-        """Zero task, token, cost and error counters of every agent (state is kept)."""
+        """Zero task, duration, token, cost and error counters of every agent.
+
+        Status, current tasks, heartbeats and metrics are kept: they describe the present.
+        """
         for s in self._agents.values():
             s.tasks_completed = s.tasks_failed = s.errors = 0
             s.prompt_tokens = s.completion_tokens = 0
@@ -186,10 +326,13 @@ class AgentRegistry(Store):
             s.mean.reset()
             s.durations.reset()
             s.last_error = None
+            s.error_tasks.clear()
+            s.last_failure = None
         self.touch()
 
     # -- ingest --------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
+        """Fold one ``agent.*`` event in; O(1), never raises for odd data."""
         name = event.agent
         if name is None:
             self.ignored += 1
@@ -197,11 +340,14 @@ class AgentRegistry(Store):
         state = self._agents.get(name)
         if state is None:
             if event.topic == "agent.message":
-                return  # a sender is not an agent by itself (the graph's external "user" node)
-            if len(self._agents) >= MAX_AGENTS:
+                # A sender alone is not an agent: the graph's external "user" node sends
+                # messages and must not become a card that goes stale.
+                return
+            if len(self._agents) >= self.max_agents:
                 self.refused_agents += 1
                 return
             state = self._agents[name] = AgentState(name, event.ts, self.duration_window)
+            self._order = None
         # Any event from an agent is a sign of life.
         if event.ts > state.last_seen:
             state.last_seen = event.ts
@@ -212,66 +358,96 @@ class AgentRegistry(Store):
         if handler is None:
             self.unknown_topics += 1
         else:
-            handler(state, event)
+            handler(state, event.data, event.ts)
         self.touch()
 
-    def _registered(self, s: AgentState, e: Event) -> None:
-        role, model = e.data.get("role"), e.data.get("model")
+    def _string(self, data: dict[str, Any], key: str) -> str | None:
+        """A text field: str kept (cut), absent/None → None, anything else ignored and counted."""
+        value = data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return _cut(value)
+        self.ignored += 1
+        return None
+
+    def _ident(self, data: dict[str, Any], key: str) -> str | None:
+        """An id field (task_id, job_id): str or int (Codeur uses both), else ignored."""
+        value = data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return _cut(value) if value else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        self.ignored += 1
+        return None
+
+    def _alive(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
+        """Heartbeats and messages only prove life, which :meth:`apply` already recorded."""
+
+    def _registered(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
+        role, model = self._string(data, "role"), self._string(data, "model")
         if role is not None:
-            s.role = _text(role)
+            s.role = role
         if model is not None:
-            s.model = _text(model)
+            s.model = model
         if not s.running and s.status in ("offline", "initializing"):
             s.status = "idle"
 
-    def _heartbeat(self, s: AgentState, e: Event) -> None:
-        return  # the sign of life was recorded by apply
-
-    def _status(self, s: AgentState, e: Event) -> None:
-        status = e.data.get("status")
-        if status in STATUSES:
-            s.status = str(status)
-        else:
+    def _status(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
+        status = normalize_status(data.get("status"))
+        if status is None:
             self.ignored += 1
+            return
+        s.status = status
 
-    def _task_started(self, s: AgentState, e: Event) -> None:
-        task_id = _text(e.data.get("task_id")) or e.id
-        task = _text(e.data.get("task"))
-        job_id = _text(e.data.get("job_id"))
-        s.running[task_id] = (task, e.ts, job_id)
-        s.task, s.task_started, s.job_id = task, e.ts, job_id
+    def _task_started(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
+        task = self._string(data, "task")
+        job_id = self._ident(data, "job_id")
+        # Without an id the start time makes a key unique enough; a repeated id restarts.
+        task_id = self._ident(data, "task_id") or f"@{ts!r}#{len(s.running)}"
+        running = s.running
+        running.pop(task_id, None)  # a restarted id moves to the newest position
+        if len(running) >= MAX_RUNNING:
+            # A remote agent that never reports completions must not grow memory without bound.
+            del running[next(iter(running))]
+            self.evicted_tasks += 1
+        running[task_id] = (task, ts, job_id)
+        s.task, s.task_started, s.job_id = task, ts, job_id
         s.status = "active"
 
-    def _finish(self, s: AgentState, e: Event) -> float | None:
-        """Close the task an event refers to; returns its duration when known."""
-        task_id = e.data.get("task_id")
-        entry = s.running.pop(task_id, None) if isinstance(task_id, str) else None
+    def _finish(
+        self, s: AgentState, data: dict[str, Any], ts: float
+    ) -> tuple[str | None, float | None]:
+        """Close the task an event refers to; returns its id and its duration when known."""
+        task_id = self._ident(data, "task_id")
+        entry = s.running.pop(task_id, None) if task_id is not None else None
         if entry is None and task_id is None and s.running:
-            # No id: the newest running task finished.
+            # No id (a producer that does not track them): the newest open task finished.
             entry = s.running.pop(next(reversed(s.running)))
-        duration = _number(e.data.get("duration"))
-        if duration is None and entry is not None:
-            duration = max(0.0, e.ts - entry[1])
-        if s.running:
-            newest = s.running[next(reversed(s.running))]
-            s.task, s.task_started, s.job_id = newest
-        else:
-            s.task = s.task_started = s.job_id = None
-        return duration if duration is not None and duration >= 0 else None
+        s.show_newest_task()
+        raw = data.get("duration")
+        duration = _number(raw)
+        if duration is None or duration < 0:
+            if raw is not None:
+                self.ignored += 1
+            duration = max(0.0, ts - entry[1]) if entry is not None else None
+        return task_id, duration
 
-    def _task_completed(self, s: AgentState, e: Event) -> None:
-        duration = self._finish(s, e)
+    def _task_completed(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
+        _, duration = self._finish(s, data, ts)
         s.tasks_completed += 1
         if duration is not None:
             s.mean.add(duration)
             s.durations.add(duration)
-        if not s.running and s.status in ("active", "error"):
+        if not s.running and s.status != "offline":
             s.status = "idle"
 
-    def _task_failed(self, s: AgentState, e: Event) -> None:
-        duration = self._finish(s, e)
-        if e.data.get("cancelled") is True:
-            # Cancelled (the job was stopped), not failed: no failure, no error status.
+    def _task_failed(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
+        task_id, duration = self._finish(s, data, ts)
+        if data.get("cancelled") is True:
+            # Stopped (a cancelled job, Ctrl-C), not failed: no failure, no error status.
             if not s.running and s.status == "active":
                 s.status = "idle"
             return
@@ -279,53 +455,92 @@ class AgentRegistry(Store):
         if duration is not None:
             s.mean.add(duration)
             s.durations.add(duration)
-        s.status = "active" if s.running else "error"
-        error = e.data.get("error")
-        if error is not None:
-            s.last_error = {
-                "type": _text(e.data.get("error_type")) or "Error",
-                "message": _text(error),
-                "ts": e.ts,
-            }
+        error_type = self._string(data, "error_type") or "Error"
+        message = self._string(data, "error") or "task failed"
+        # A failed task is an error even when the producer sends no separate agent.error.
+        s.last_failure = (task_id, error_type, message, ts)
+        if task_id is None or self._first_report(s, task_id):
+            s.errors += 1
+        s.last_error = {"type": error_type, "message": message, "ts": ts}
+        if s.status != "offline":
+            s.status = "active" if s.running else "error"
 
-    def _error(self, s: AgentState, e: Event) -> None:
-        s.errors += 1
-        s.last_error = {
-            "type": _text(e.data.get("error_type")) or "Error",
-            "message": _text(e.data.get("error", e.data.get("message"))),
-            "ts": e.ts,
-        }
-        if not s.running:
+    def _error(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
+        error_type = self._string(data, "error_type") or "Error"
+        message = self._string(data, "error")
+        if message is None:
+            message = self._string(data, "message") or error_type
+        task_id = self._ident(data, "task_id")
+        if task_id is not None:
+            counted = self._first_report(s, task_id)
+        else:
+            failure = s.last_failure
+            # Without ids, the agent.error that repeats a failure just received is its echo.
+            counted = not (
+                failure is not None
+                and (error_type, message) == failure[1:3]
+                and abs(ts - failure[3]) <= ERROR_MERGE_WINDOW
+            )
+            if failure is not None and not counted:
+                s.last_failure = None
+                if failure[0] is not None:
+                    s.error_tasks.pop(failure[0], None)
+        if counted:
+            s.errors += 1
+        s.last_error = {"type": error_type, "message": message, "ts": ts}
+        if not s.running and s.status != "offline":
             s.status = "error"
 
-    def _tokens(self, s: AgentState, e: Event) -> None:
-        prompt = e.data.get("prompt", 0)
-        completion = e.data.get("completion", 0)
-        cost = _number(e.data.get("cost_usd", 0.0))
-        if not (isinstance(prompt, int) and isinstance(completion, int)) or cost is None:
-            self.ignored += 1
-            return
-        if isinstance(prompt, bool) or isinstance(completion, bool) or min(prompt, completion) < 0:
-            self.ignored += 1
+    @staticmethod
+    def _first_report(s: AgentState, task_id: str) -> bool:
+        """True for the first of a task's two error reports (failure, agent.error), in any order.
+
+        Threads interleave events, so the two halves of different tasks may arrive as
+        failed(1), failed(2), error(1), error(2): remembering only the last one is not enough.
+        """
+        pending = s.error_tasks
+        if task_id in pending:
+            del pending[task_id]
+            return False
+        if len(pending) >= MAX_RUNNING:
+            del pending[next(iter(pending))]
+        pending[task_id] = None
+        return True
+
+    def _tokens(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
+        prompt = _count(data.get("prompt", 0))
+        completion = _count(data.get("completion", 0))
+        cost = _number(data.get("cost_usd", 0.0))
+        if prompt is None or completion is None or cost is None or cost < 0:
+            self.ignored += 1  # all or nothing: half an update would skew the totals
             return
         s.prompt_tokens += prompt
         s.completion_tokens += completion
         s.cost_usd += cost
 
-    def _metrics(self, s: AgentState, e: Event) -> None:
-        for key, value in e.data.items():
+    def _metrics(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
+        metrics = s.metrics
+        for key, value in data.items():
             number = _number(value)
-            if number is None or (key not in s.metrics and len(s.metrics) >= MAX_METRICS):
+            if (
+                number is None
+                or len(key) > MAX_METRIC_NAME
+                or (key not in metrics and len(metrics) >= MAX_METRICS)
+            ):
                 self.ignored += 1
                 continue
-            s.metrics[key] = number
+            metrics[key] = number
 
     # -- time ----------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
-        """Mark agents silent for ``stale_after`` seconds offline (once a second)."""
+        """Mark agents silent for more than ``stale_after`` seconds stale and offline.
+
+        An agent that said it is offline (``close()``) is not "stale": it left cleanly.
+        """
+        limit = now - self.stale_after
         changed = False
         for s in self._agents.values():
-            if s.stale_since is None and now - s.last_seen > self.stale_after:
+            if s.stale_since is None and s.last_seen < limit and s.status != "offline":
                 s.stale_since = s.last_seen
                 s.status_before_stale = s.status
                 s.status = "offline"

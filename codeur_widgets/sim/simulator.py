@@ -12,13 +12,16 @@ import asyncio
 import functools
 import itertools
 import random
+from collections import Counter
 from typing import TYPE_CHECKING, Any
+
+from ..core.events import Event
 
 if TYPE_CHECKING:
     from ..core.agent import AgentHandle
     from ..core.hub import Hub
 
-__all__ = ["DEFAULT_AGENTS", "Simulator"]
+__all__ = ["DEFAULT_AGENTS", "FAILURES", "USER", "Simulator"]
 
 DEFAULT_AGENTS: dict[str, tuple[str, str]] = {
     "request_planner": ("orchestrator", "gpt-4o"),
@@ -31,17 +34,14 @@ DEFAULT_AGENTS: dict[str, tuple[str, str]] = {
 
 USER = "user"  # the graph's source node; part of the default topology
 
-FAILURES = {
-    "request_planner": TimeoutError("LLM call timed out after 60 s"),
+FAILURES: dict[str, Exception] = {
+    "request_planner": ConnectionError("LLM provider returned 503 Service Unavailable"),
     "code_planner": ValueError("plan did not validate against the repository layout"),
-    "coding_agent": RuntimeError("tests failed after applying the patch"),
+    "coding_agent": TimeoutError("LLM call timed out after 60 s"),
     "rag_service": ConnectionError("vector index unreachable"),
     "git_operations": RuntimeError("git push rejected: non-fast-forward"),
 }
-
-
-class InjectedError(Exception):
-    """Raised inside a simulated task by :meth:`Simulator.inject_error`."""
+"""The exception each agent's injected failure raises (a fresh copy each time)."""
 
 
 class Simulator:
@@ -74,10 +74,12 @@ class Simulator:
         self.agents: dict[str, AgentHandle] = {
             name: hub.agent(name, model=model, role=role) for name, (role, model) in spec.items()
         }
-        self._failing: set[str] = set()
+        self._failing: Counter[str] = Counter()
         self._jobs = itertools.count(1)
+        # Strong references: the loop keeps only weak ones, and a job must not vanish mid-run.
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
+        self._stopping: set[asyncio.Task[Any]] = set()
         self.jobs_started = 0
         self.jobs_completed = 0
         self.jobs_failed = 0
@@ -88,13 +90,21 @@ class Simulator:
     # -- control ----------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop` (background jobs are being started)."""
         return self._runner is not None and not self._runner.done()
 
-    def inject_error(self, agent: str) -> None:
-        """Make ``agent``'s next task fail with a realistic exception."""
+    def inject_error(self, agent: str, times: int = 1) -> None:
+        """Make ``agent``'s next ``times`` tasks fail with a realistic exception.
+
+        The exception (e.g. ``TimeoutError("LLM call timed out after 60 s")`` for the coding
+        agent, see :data:`FAILURES`) escapes the agent's task, so it is recorded as a failed task
+        and an error, and the job completes with ``success: False``.
+        """
         if agent not in self.agents:
             raise KeyError(f"unknown agent {agent!r}; known: {sorted(self.agents)}")
-        self._failing.add(agent)
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        self._failing[agent] += times
 
     def _obey(self, agent: str, command: str, args: dict[str, Any]) -> None:
         """Follow an ``admin.command`` sent to one of the simulated agents."""
@@ -107,14 +117,22 @@ class Simulator:
             self.agents[agent].status("idle")
 
     async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of simulated time (real time divided by ``time_scale``)."""
         await asyncio.sleep(seconds / self.time_scale)
 
     def _think(self, low: float, high: float) -> float:
         return self.rng.uniform(low, high)
 
     # -- one job ----------------------------------------------------------------------------------
-    async def run_job(self, job_id: str | None = None, kind: str = "code_generation") -> dict:
-        """Take one job through the whole pipeline; returns a summary dict."""
+    async def run_job(
+        self, job_id: str | None = None, kind: str = "code_generation"
+    ) -> dict[str, Any]:
+        """Take one job through the whole pipeline.
+
+        Returns ``{"job_id", "success": True, "steps"}``, or ``{"job_id", "success": False,
+        "error"}`` when a task failed (see :meth:`inject_error`). Cancelling it publishes
+        ``job.completed`` with ``status: "cancelled"``.
+        """
         job_id = job_id or f"job-{next(self._jobs)}"
         hub = self.hub
         rp, cp = self.agents["request_planner"], self.agents["code_planner"]
@@ -127,6 +145,7 @@ class Simulator:
         try:
             async with rp.task(f"Plan request {job_id}", job_id=job_id) as t:
                 await self._maybe_fail(rp.name)
+                t.log(f"received {kind} request {job_id}")
                 for _ in range(self.rng.randint(1, 3)):
                     await self._rag_query(rp, job_id)
                 t.tokens(*self._usage(600, 1800, 80, 400))
@@ -156,11 +175,7 @@ class Simulator:
             raise
         except Exception as exc:
             self.jobs_failed += 1
-            hub.publish_threadsafe(
-                "log",
-                "coding_agent" if isinstance(exc, InjectedError) else None,
-                data={"level": "ERROR", "message": f"{job_id} failed: {exc}", "logger": "codeur"},
-            )
+            rp.log(f"{job_id} failed: {type(exc).__name__}: {exc}", level="ERROR", job_id=job_id)
             hub.publish_threadsafe(
                 "job.completed", data={"job_id": job_id, "success": False, "status": "failed"}
             )
@@ -179,10 +194,12 @@ class Simulator:
     async def _maybe_fail(self, agent: str) -> None:
         while agent in self.paused:  # an admin "pause" holds the agent's next task
             await self._sleep(0.5)
-        if agent in self._failing:
-            self._failing.discard(agent)
-            error = FAILURES.get(agent, RuntimeError("simulated failure"))
-            raise type(error)(*error.args)
+        if self._failing[agent] > 0:
+            self._failing[agent] -= 1
+            template = FAILURES.get(agent, RuntimeError("simulated failure"))
+            error = type(template)(*template.args)  # a fresh exception: no shared traceback
+            self.agents[agent].log(f"{type(error).__name__}: {error}", level="ERROR")
+            raise error
 
     async def _rag_query(self, asker: AgentHandle, job_id: str) -> None:
         rag = self.agents["rag_service"]
@@ -206,117 +223,131 @@ class Simulator:
 
     # -- background load --------------------------------------------------------------------------
     def start(self, jobs_per_minute: float = 30.0, concurrency: int = 2) -> Simulator:
-        """Run jobs in the background on the running loop until :meth:`stop` (idempotent)."""
-        if jobs_per_minute <= 0 or concurrency < 1:
+        """Run jobs in the background on the running loop until :meth:`stop`.
+
+        Jobs arrive at random (exponential gaps averaging ``60 / jobs_per_minute`` simulated
+        seconds), at most ``concurrency`` at a time. Starts the hub if it is not running.
+        Idempotent while running; returns self.
+        """
+        if not jobs_per_minute > 0 or concurrency < 1:
             raise ValueError("jobs_per_minute must be > 0 and concurrency >= 1")
         if self.running:
             return self
-        loop = asyncio.get_running_loop()  # a notebook cell has one; raises clearly otherwise
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "Simulator.start() needs a running asyncio loop: call it from a notebook cell "
+                "or a coroutine (or `await sim.run_job()` for a single job)"
+            ) from None
         if not self.hub.running:
             self.hub.start()
-        self._runner = loop.create_task(self._run_forever(jobs_per_minute, concurrency))
+        self._runner = loop.create_task(
+            self._run_forever(jobs_per_minute, concurrency), name="codeur_widgets.sim.runner"
+        )
         return self
 
     async def _run_forever(self, jobs_per_minute: float, concurrency: int) -> None:
         slots = asyncio.Semaphore(concurrency)
         mean_gap = 60.0 / jobs_per_minute
+        loop = asyncio.get_running_loop()
         while True:
             await slots.acquire()
-            task = asyncio.get_running_loop().create_task(self.run_job())
+            task = loop.create_task(self.run_job(), name="codeur_widgets.sim.job")
             self._tasks.add(task)
             task.add_done_callback(functools.partial(self._job_done, slots))
             await self._sleep(self.rng.expovariate(1.0 / mean_gap))
 
     def _job_done(self, slots: asyncio.Semaphore, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._stopping.discard(task)
         slots.release()
 
     def stop(self) -> None:
-        """Stop starting jobs and cancel the ones in flight (idempotent)."""
-        if self._runner is not None:
-            self._runner.cancel()
-        for task in list(self._tasks):
-            task.cancel()
+        """Stop starting jobs and cancel the ones in flight. Idempotent.
+
+        :attr:`running` is False as soon as this returns; ``await aclose()`` also waits until
+        the cancelled jobs have published their ``cancelled`` events.
+        """
+        runner, self._runner = self._runner, None
+        pending = [runner] if runner is not None else []
+        pending += self._tasks
+        self._tasks = set()
+        for task in pending:
+            if not task.done():
+                task.cancel()
+                self._stopping.add(task)
 
     async def aclose(self) -> None:
         """Stop and wait for the cancelled tasks to finish."""
-        pending = [t for t in [self._runner, *self._tasks] if t is not None]
         self.stop()
-        await asyncio.gather(*pending, return_exceptions=True)
-        self._runner = None
+        pending, self._stopping = self._stopping, set()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def flood(self, rate: float, seconds: float, batch: int = 1000) -> int:
         """Publish a realistic mix at ``rate`` events/s for ``seconds``; returns the count.
 
-        Uses ``hub.publish_many`` in batches and yields to the loop between them, so the
+        The mix cycles through flows, task start/finish, tokens, log lines, job lifecycle,
+        status and heartbeats of the simulated agents. Events go through ``hub.publish_many``
+        in batches of at most ``batch``, with an ``await asyncio.sleep`` between batches, so the
         dashboard keeps rendering while the flood runs. Time is real time (not scaled).
         """
-        from ..core.events import Event
-
-        if rate <= 0 or seconds <= 0:
-            raise ValueError("rate and seconds must be > 0")
+        if not rate > 0 or not seconds > 0 or batch < 1:
+            raise ValueError("rate and seconds must be > 0 and batch >= 1")
         loop = asyncio.get_running_loop()
-        names = list(self.agents)
-        edges = [
-            (USER, "request_planner", "request"),
-            ("request_planner", "rag_service", "query"),
-            ("request_planner", "code_planner", "plan_request"),
-            ("code_planner", "coding_agent", "task_assignment"),
-            ("coding_agent", "git_operations", "git_command"),
-        ]
-        clock = self.hub.clock
+        total = int(rate * seconds)
         start = loop.time()
         sent = 0
-        job = 0
-        total = int(rate * seconds)
         while sent < total:
-            due = min(total, int((loop.time() - start) * rate) + batch)
-            events: list[Event] = []
-            while sent + len(events) < due:
-                i = sent + len(events)
-                agent = names[i % len(names)]
-                kind = i % 6
-                if kind == 0:
-                    source, target, what = edges[i % len(edges)]
-                    events.append(
-                        Event.create(
-                            "agent.message", source, {"target": target, "kind": what}, clock=clock
-                        )
-                    )
-                elif kind == 1:
-                    events.append(
-                        Event.create(
-                            "agent.tokens",
-                            agent,
-                            {"prompt": 100, "completion": 20, "cost_usd": 0.0001},
-                            clock=clock,
-                        )
-                    )
-                elif kind == 2:
-                    events.append(
-                        Event.create(
-                            "log", agent, {"level": "INFO", "message": f"flood {i}"}, clock=clock
-                        )
-                    )
-                elif kind == 3:
-                    job += 1
-                    events.append(
-                        Event.create("job.enqueued", None, {"job_id": f"flood-{job}"}, clock=clock)
-                    )
-                elif kind == 4:
-                    events.append(
-                        Event.create(
-                            "job.completed",
-                            None,
-                            {"job_id": f"flood-{job}", "success": True},
-                            clock=clock,
-                        )
-                    )
-                else:
-                    events.append(Event.create("agent.heartbeat", agent, clock=clock))
+            # Catch up with the schedule (the loop may have been busy), one batch at most.
+            due = min(total, max(sent + 1, int((loop.time() - start) * rate) + 1), sent + batch)
+            events = [self._flood_event(i) for i in range(sent, due)]
             self.hub.publish_many(events)
-            sent += len(events)
-            # Sleep until the next batch is due (yields to the render tick and the kernel).
-            wait = start + sent / rate - loop.time()
-            await asyncio.sleep(max(0.0, wait))
+            sent = due
+            await asyncio.sleep(max(0.0, start + sent / rate - loop.time()))
         return sent
+
+    _FLOOD_EDGES = (
+        (USER, "request_planner", "request"),
+        ("request_planner", "rag_service", "query"),
+        ("rag_service", "request_planner", "context"),
+        ("request_planner", "code_planner", "plan_request"),
+        ("code_planner", "coding_agent", "task_assignment"),
+        ("coding_agent", "git_operations", "git_command"),
+        ("git_operations", "coding_agent", "git_result"),
+    )
+
+    def _flood_event(self, i: int) -> Event:
+        """Event ``i`` of a flood: cycles of ten that leave every store consistent."""
+        cycle, step = divmod(i, 10)
+        names = list(self.agents)
+        agent: str | None = names[cycle % len(names)]
+        job_id = f"flood-{cycle}"
+        data: dict[str, Any]
+        if step == 0:
+            agent, target, kind = self._FLOOD_EDGES[cycle % len(self._FLOOD_EDGES)]
+            topic, data = "agent.message", {"target": target, "kind": kind}
+        elif step == 1:
+            topic, agent, data = "job.enqueued", None, {"job_id": job_id, "kind": "flood"}
+        elif step == 2:
+            topic, data = "job.started", {"job_id": job_id}
+        elif step == 3:
+            topic = "agent.task.started"
+            data = {"task": f"flood task {cycle}", "task_id": job_id, "job_id": job_id}
+        elif step == 4:
+            topic = "agent.tokens"
+            data = {"prompt": 120 + cycle % 50, "completion": 30, "cost_usd": 0.0006}
+        elif step == 5:
+            topic = "log"
+            data = {"level": "INFO", "message": f"flood {job_id} event {i}", "logger": "codeur.sim"}
+        elif step == 6:
+            topic = "agent.task.completed"
+            data = {"task_id": job_id, "job_id": job_id, "duration": 0.01}
+        elif step == 7:
+            topic, agent, data = "job.completed", None, {"job_id": job_id, "success": True}
+        elif step == 8:
+            topic, data = "agent.status", {"status": "idle"}
+        else:
+            topic, data = "agent.heartbeat", {}
+        return Event.create(topic, agent, data, clock=self.hub.clock)
