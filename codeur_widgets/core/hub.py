@@ -559,6 +559,7 @@ class Hub:
             "render_errors": self._render_errors,
             "collectors": collectors,
             "stale_agents": self.agents.stale_agents(),
+            "agents": self.agents.counters(),
             "views": len(self._watches),
             "sources": [source.health() for source in self.sources],
         }
