@@ -285,14 +285,11 @@ class Hub:
         The event is validated in the caller (so a mistake raises there) and stamped now. On the
         loop's own thread it is applied at once; elsewhere it goes into a bounded buffer that the
         loop drains in batches (when full, the oldest is dropped and counted in ``health()``).
+        This is :meth:`publish`'s own routing, spelled out for code that runs off the loop.
         """
-        if fields:
-            data = {**data, **fields} if data else fields
-        event = Event.create(
-            topic, agent, data, ts=ts, trace_id=trace_id, span_id=span_id, clock=self.clock
+        return self.publish(
+            topic, agent, data=data, ts=ts, trace_id=trace_id, span_id=span_id, **fields
         )
-        self._apply(event)
-        return event
 
     def _wake_from_thread(self) -> None:
         loop = self._loop
