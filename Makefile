@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8899
 
-.PHONY: setup demo voila test lint typecheck unit e2e bench js clean
+.PHONY: setup demo voila test lint typecheck unit e2e notebooks bench js clean
 
 setup:
 	bash scripts/bootstrap.sh
@@ -20,8 +20,8 @@ voila: setup
 	$(VENV)/bin/voila notebooks/01_quickstart.ipynb --port=$(PORT)
 
 lint:
-	$(VENV)/bin/ruff check codeur_widgets tests benchmarks
-	$(VENV)/bin/ruff format --check codeur_widgets tests benchmarks
+	$(VENV)/bin/ruff check codeur_widgets tests benchmarks notebooks/build_notebooks.py
+	$(VENV)/bin/ruff format --check codeur_widgets tests benchmarks notebooks/build_notebooks.py
 
 typecheck:
 	$(VENV)/bin/mypy
@@ -30,6 +30,13 @@ typecheck:
 test: setup lint typecheck
 	cd js && npm test --silent
 	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider
+
+e2e: setup
+	$(PY) -m pytest tests/e2e -q
+
+## Regenerate the notebooks (committed without outputs) from their script.
+notebooks: setup
+	$(PY) notebooks/build_notebooks.py
 
 unit: setup
 	$(PY) -m pytest tests/core tests/widgets -q

@@ -181,9 +181,10 @@ assert queue["failed"] >= 1  # the injected error
         """
 # NBVAL_IGNORE_OUTPUT
 for agent in snap["agents"]["agents"]:
+    tokens = agent["prompt_tokens"] + agent["completion_tokens"]
     print(
         f"{agent['name']:16} {agent['status']:8} done={agent['tasks_completed']:<3} "
-        f"failed={agent['tasks_failed']:<3} tokens={agent['prompt_tokens'] + agent['completion_tokens']}"
+        f"failed={agent['tasks_failed']:<3} tokens={tokens}"
     )
 """
     ),
@@ -251,8 +252,9 @@ Redis Streams (`codeur_widgets.transports`) and give the hub a source; the views
 ## A custom topology
 
 `Hub(topology=...)` takes `"codeur"` (the default), `"empty"`, a `networkx.DiGraph`, or a dict of
-`nodes` and `edges`. Agents and edges that appear in events but not in the topology are added to
-the graph automatically, without moving the nodes already placed.
+`nodes` and `edges`. Node positions (`x`, `y`) are optional; nodes without one are placed
+automatically. Agents and edges that appear in events but not in the topology are added to the
+graph too, without moving the nodes already placed.
 """
     ),
     code(
@@ -264,10 +266,10 @@ from codeur_widgets import Dashboard, Hub
 
 topology = {
     "nodes": [
-        {"id": "user", "label": "User", "role": "external"},
-        {"id": "planner", "label": "Planner", "role": "planner"},
-        {"id": "researcher", "label": "Researcher", "role": "executor"},
-        {"id": "writer", "label": "Writer", "role": "executor"},
+        {"id": "user", "label": "User", "role": "external", "x": 0, "y": 100},
+        {"id": "planner", "label": "Planner", "role": "planner", "x": 180, "y": 0},
+        {"id": "researcher", "label": "Researcher", "role": "executor", "x": 360, "y": 100},
+        {"id": "writer", "label": "Writer", "role": "executor", "x": 180, "y": 200},
     ],
     "edges": [
         {"source": "user", "target": "planner", "type": "requests"},
@@ -301,6 +303,7 @@ writer = hub.agent("writer", model="claude-3-5-sonnet", role="executor")
 
 async def answer(question: str, job_id: str) -> None:
     hub.publish("job.enqueued", job_id=job_id, kind="question")
+    hub.publish("agent.message", "user", data={"target": "planner", "kind": "question"})
     hub.publish("job.started", job_id=job_id)
     async with planner.task(f"Plan: {question}", job_id=job_id) as t:
         await asyncio.sleep(0.2)
@@ -392,8 +395,9 @@ The stores now hold what the dashboard shows:
 snap = hub.snapshot()
 agents = {a["name"]: a for a in snap["agents"]["agents"]}
 print(sorted(agents))
-print("writer:", agents["writer"]["tasks_completed"], "done,", agents["writer"]["tasks_failed"], "failed")
-assert agents["writer"]["tasks_failed"] == 1
+writer = agents["writer"]
+print(f"writer: {writer['tasks_completed']} done, {writer['tasks_failed']} failed")
+assert writer["tasks_failed"] == 1
 assert snap["queue"]["completed"] == 2
 """
     ),

@@ -168,12 +168,6 @@ def set_theme(page: Page, theme: str) -> None:
     page.wait_for_timeout(500)
 
 
-def cell_output_text(page: Page, index: int) -> str:
-    """Text of the outputs of the ``index``-th code cell (0-based)."""
-    cell = page.locator(f"{CURRENT_NOTEBOOK} .jp-CodeCell").nth(index)
-    return cell.locator(".jp-OutputArea").inner_text(timeout=ACTION_TIMEOUT_MS)
-
-
 @dataclass
 class KernelFrame:
     """One Jupyter message the browser received from a kernel websocket."""

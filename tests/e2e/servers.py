@@ -1,7 +1,7 @@
 """Real Jupyter servers for browser tests: JupyterLab and Voila as subprocesses of the venv.
 
-Each server gets a free loopback port, a random token, its own temporary root, config, data,
-runtime and settings folders, and the *default* rate limits (the IOPub limit is part of what
+Each server gets a free loopback port, a random token, its own temporary root, config, runtime,
+Lab settings and workspaces folders, and the *default* rate limits (the IOPub limit is part of what
 the tests check, so it is never raised). Its log goes to a file that tests can read.
 """
 
@@ -89,7 +89,7 @@ class JupyterProcess:
         self.log_path = base / f"{self.name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
-        for sub in ("root", "config", "data", "runtime", "settings", "workspaces", "ipython"):
+        for sub in ("root", "config", "runtime", "settings", "workspaces", "ipython"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         for plugin, values in LAB_SETTINGS.items():
             target = base / "settings" / f"{plugin}.jupyterlab-settings"
