@@ -14,7 +14,7 @@ import {
 } from "./lib/agents.js";
 import { clockOffset, every, hubTime } from "./lib/clock.js";
 import { h, setAttr, setOptions, setText, style } from "./lib/dom.js";
-import { fmtAge, fmtCost, fmtCount, fmtDuration, ellipsis } from "./lib/format.js";
+import { fmtAge, fmtCost, fmtCount, fmtDuration, fmtGauge, ellipsis } from "./lib/format.js";
 import { THEME_CSS } from "./lib/theme.js";
 
 const CSS = `
@@ -102,7 +102,7 @@ function fillCard(card, a) {
   const metricEntries = Object.entries(a.metrics ?? {}).slice(0, 6);
   setText(
     card.metrics,
-    metricEntries.map(([k, v]) => `${k} ${typeof v === "number" ? fmtCount(v) : String(v)}`).join(" \u00b7 "),
+    metricEntries.map(([k, v]) => `${k} ${typeof v === "number" ? fmtGauge(v) : String(v)}`).join(" \u00b7 "),
   );
   card.metrics.hidden = metricEntries.length === 0;
   const e = a.last_error;

@@ -122,7 +122,8 @@ class SystemMetrics(ipywidgets.VBox):
             _figure("CPU %", [self._cpu], _percent_axes(self._cpu), h),
             _figure("per core % (now)", [self._cores], cores_axes, h),
             _figure("memory %", [self._mem], _percent_axes(self._mem), h),
-            _figure("process", [self._rss, self._threads], process_axes, h),
+            # Bottom legend: flat RSS/thread lines run along the top edge of their scales.
+            _figure("process", [self._rss, self._threads], process_axes, h, legend="bottom-right"),
         ]
         self.plots = ipywidgets.Box(
             figures, layout=ipywidgets.Layout(display="flex", flex_flow="row wrap", width="100%")
@@ -313,7 +314,9 @@ def _value_axis(scale: Any, side: str = "left", **kwargs: Any) -> Any:
     return bqplot.Axis(scale=scale, orientation="vertical", side=side, num_ticks=5, **kwargs)
 
 
-def _figure(title: str, marks: list[Any], axes: list[Any], height: int) -> Any:
+def _figure(
+    title: str, marks: list[Any], axes: list[Any], height: int, legend: str = "top-left"
+) -> Any:
     return bqplot.Figure(
         marks=marks,
         axes=axes,
@@ -321,7 +324,7 @@ def _figure(title: str, marks: list[Any], axes: list[Any], height: int) -> Any:
         title_style={"font-size": "12px"},
         fig_margin={"top": 28, "bottom": 28, "left": 44, "right": 44},
         animation_duration=0,
-        legend_location="top-left",
+        legend_location=legend,
         layout=ipywidgets.Layout(flex="1 1 300px", min_width="240px", height=f"{height}px"),
     )
 

@@ -59,6 +59,13 @@ export function fmtCount(n) {
   return scaled(1e9, "B");
 }
 
+/** A custom gauge: fractions keep 3 significant digits (0.82, 12.5), large values as counts. */
+export function fmtGauge(n) {
+  if (!ok(n)) return DASH;
+  if (Number.isInteger(n) || Math.abs(n) >= 1000) return fmtCount(n);
+  return String(Number(n.toPrecision(3)));
+}
+
 /** An integer with thousands separators (locale independent: tests and screenshots agree). */
 export function fmtInt(n) {
   if (!ok(n)) return DASH;

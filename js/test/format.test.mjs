@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  DASH, ellipsis, fmtAge, fmtBytes, fmtClock, fmtCost, fmtCount, fmtDuration, fmtInt, fmtMillis,
+  DASH, ellipsis, fmtAge, fmtBytes, fmtClock, fmtCost, fmtCount, fmtDuration, fmtGauge, fmtInt, fmtMillis,
   fmtPercent, fmtRate,
 } from "../lib/format.js";
 
@@ -70,4 +70,12 @@ test("clock and ellipsis", () => {
   assert.equal(ellipsis("abcdef", 4), "abc\u2026");
   assert.equal(ellipsis("abc", 4), "abc");
   assert.equal(ellipsis(null), "");
+});
+
+test("fmtGauge keeps fractions readable and large values compact", () => {
+  assert.equal(fmtGauge(0.82), "0.82");
+  assert.equal(fmtGauge(12.345), "12.3");
+  assert.equal(fmtGauge(3), "3");
+  assert.equal(fmtGauge(12345), "12.3k");
+  assert.equal(fmtGauge(Number.NaN), DASH);
 });
