@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8899
+# Jupyter refuses to run as root without this flag (containers, CI machines, Binder-like hosts).
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: setup demo voila test lint typecheck unit e2e notebooks bench js clean
 
@@ -13,7 +15,7 @@ js:
 
 ## The live demo dashboard in JupyterLab (simulator running).
 demo: setup
-	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb --port=$(PORT)
+	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb --port=$(PORT) $(ROOT_FLAG)
 
 ## The dashboard as a standalone app.
 voila: setup
