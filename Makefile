@@ -5,7 +5,7 @@ PORT ?= 8899
 # Jupyter refuses to run as root without this flag (containers, CI machines, Binder-like hosts).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup demo voila test lint typecheck unit e2e notebooks bench js clean
+.PHONY: setup demo demo-redis voila test lint typecheck unit e2e notebooks bench js clean
 
 setup:
 	bash scripts/bootstrap.sh
@@ -17,13 +17,17 @@ js:
 demo: setup
 	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb --port=$(PORT) $(ROOT_FLAG)
 
+## Agents in three other processes publishing through a local redis-server (docs/redis.md).
+demo-redis: setup
+	$(PY) scripts/demo_redis.py
+
 ## The dashboard as a standalone app.
 voila: setup
 	$(VENV)/bin/voila notebooks/01_quickstart.ipynb --port=$(PORT)
 
 lint:
-	$(VENV)/bin/ruff check codeur_widgets tests benchmarks notebooks/build_notebooks.py
-	$(VENV)/bin/ruff format --check codeur_widgets tests benchmarks notebooks/build_notebooks.py
+	$(VENV)/bin/ruff check codeur_widgets tests benchmarks scripts notebooks/build_notebooks.py
+	$(VENV)/bin/ruff format --check codeur_widgets tests benchmarks scripts notebooks/build_notebooks.py
 
 typecheck:
 	$(VENV)/bin/mypy

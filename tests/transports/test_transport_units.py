@@ -1,0 +1,296 @@
+"""Transport pieces that need no server: URLs and masking, backoff, lag, the RESP parser, the
+emitter's light import, and the message-bus bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from codeur_widgets.core.events import Event, InvalidEvent
+from codeur_widgets.core.hub import Hub
+from codeur_widgets.transports import mask_url, open_source
+from codeur_widgets.transports._common import Backoff, LagStats, parse_url, scrub
+from codeur_widgets.transports.bridge import Bridge, bridge, normalise_topic, to_event_fields
+
+redis = pytest.importorskip("redis")
+
+from codeur_widgets.transports import _resp  # noqa: E402
+from codeur_widgets.transports.redis_streams import Emitter, RedisStreamSource  # noqa: E402
+
+SECRET = "pa%40ss-W0rd"  # percent-encoded "pa@ss-W0rd"
+
+
+# -- URLs ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        (f"redis://:{SECRET}@db.example:6380/2?stream=x", "redis://***@db.example:6380/2"),
+        (f"redis://alice:{SECRET}@h/0", "redis://***@h/0"),
+        (f"rediss://u:{SECRET}@[::1]:7000/1", "rediss://***@[::1]:7000/1"),
+        (f"unix://:{SECRET}@/run/redis.sock?db=1", "unix://***@/run/redis.sock"),
+        (f"redis://h/0?password={SECRET}", "redis://h/0"),
+        ("redis://h:notaport/0", "<unparseable url>"),
+        (12, "<int>"),
+    ],
+)
+def test_mask_url_hides_credentials_and_query(url: Any, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_parse_url_splits_our_parameters_and_collects_secrets() -> None:
+    parsed = parse_url(
+        f"redis://u:{SECRET}@h:1/0?stream=s&group=g&socket_timeout=3&protocol=3",
+        ("stream", "group"),
+    )
+    assert parsed.params == {"stream": "s", "group": "g"}
+    assert "stream" not in parsed.redis_url and "protocol" not in parsed.redis_url
+    assert "socket_timeout=3" in parsed.redis_url
+    assert "pa@ss-W0rd" in parsed.secrets and SECRET in parsed.secrets
+    assert SECRET not in repr(parsed) and "pa@ss-W0rd" not in repr(parsed)
+    assert scrub("auth pa@ss-W0rd failed", parsed.secrets) == "auth *** failed"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://u:{SECRET}@h/0",
+        f"redis://u:{SECRET}@h/0?strem=typo",
+        f"redis://u:{SECRET}@/0",
+        f"redis://u:{SECRET}@h:99999999/0",
+    ],
+)
+def test_bad_urls_raise_without_the_password(url: str) -> None:
+    with pytest.raises(ValueError) as info:
+        open_source(url)
+    assert "pa@ss" not in str(info.value) and SECRET not in str(info.value)
+
+
+def test_source_options_from_url_and_keywords() -> None:
+    src = RedisStreamSource(
+        f"redis://:{SECRET}@h:6379/3?stream=s1&group=dash&count=50&block_ms=20&start=$",
+        count=70,
+    )
+    assert (src.stream, src.group, src.count, src.block_ms, src.start_id) == (
+        "s1",
+        "dash",
+        70,
+        20,
+        "$",
+    )
+    assert src.dead_letter == "s1:dead"
+    assert src.consumer  # stable default: the host name
+    text = repr(src) + json.dumps(src.health())
+    assert "pa@ss" not in text and SECRET not in text and "***@h:6379/3" in text
+    with pytest.raises(ValueError, match="count"):
+        RedisStreamSource("redis://h/0?count=0")
+    with pytest.raises(ValueError, match="group"):
+        RedisStreamSource("redis://h/0", group="bad\nname")
+
+
+def test_open_source_gives_a_redis_source() -> None:
+    src = open_source("redis://localhost:6379/0?stream=codeur:events&group=g")
+    assert isinstance(src, RedisStreamSource)
+    with pytest.raises(ValueError, match="supported schemes"):
+        open_source("kafka://broker:9092")
+
+
+def test_hub_accepts_redis_urls_as_sources() -> None:
+    hub = Hub(collect_system=False, sources=["redis://127.0.0.1:1/0?stream=s"])
+    (health,) = hub.health()["sources"]
+    assert health["kind"] == "redis-streams" and health["state"] == "stopped"
+
+
+# -- backoff and lag ------------------------------------------------------------------------------
+def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
+    b = Backoff(0.1, 1.0)
+    delays = [b.next() for _ in range(8)]
+    assert 0.05 <= delays[0] <= 0.1
+    assert all(0.5 <= d <= 1.0 for d in delays[4:])
+    b.reset()
+    assert b.next() <= 0.1
+
+
+def test_lag_stats_quantiles() -> None:
+    now = [0.0]
+    lag = LagStats(window=10.0, clock=lambda: now[0])
+    lag.add_many(range(1, 101))  # 1..100 ms
+    s = lag.summary()
+    assert s["count"] == 100 and s["p50"] == 50 and s["p95"] == 95 and s["p99"] == 99
+    lag.add_many([5_000, 50_000, 500_000])
+    assert lag.max_ms == 500_000
+    # 103 samples: the 102nd (p99) is 50 s, in a 100 ms bucket whose upper bound is reported.
+    assert lag.summary()["p99"] == 50_100 and lag.summary()["p95"] == 98
+    now[0] = 25.0  # two windows later the recent view is empty, the total is not
+    lag.add_many([])
+    now[0] = 40.0
+    lag.add_many([])
+    assert lag.summary()["count"] == 0 and lag.summary(total=True)["count"] == 103
+
+
+# -- the RESP parser -------------------------------------------------------------------------------
+def test_fast_parser_parses_stream_replies_and_errors() -> None:
+    class Err(Exception):
+        pass
+
+    reply = (
+        b"*1\r\n*2\r\n$1\r\ns\r\n*2\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\ne\r\n$2\r\n{}\r\n"
+        b"*2\r\n$3\r\n2-0\r\n*-1\r\n"
+    )
+    value, pos = _resp._parse(reply + b":5\r\n", 0, Err)
+    assert value == [[b"s", [[b"1-0", [b"e", b"{}"]], [b"2-0", None]]]]
+    assert _resp._parse(reply + b":5\r\n", pos, Err) == (5, len(reply) + 4)
+    err, _ = _resp._parse(b"-NOGROUP no such key\r\n", 0, Err)
+    assert isinstance(err, Err) and "NOGROUP" in str(err)
+    assert _resp._parse(b"+OK\r\n$-1\r\n", 0, Err) == (b"OK", 5)
+    for cut in range(1, len(reply)):
+        with pytest.raises(_resp._Incomplete):
+            _resp._parse(reply[:cut], 0, Err)
+
+
+# -- the emitter stays light ---------------------------------------------------------------------
+def test_emit_imports_no_jupyter_networkx_or_psutil() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        import codeur_widgets.emit as emit
+        heavy = {"networkx", "psutil", "ipywidgets", "anywidget", "traitlets", "IPython",
+                 "bqplot", "jupyter_client", "ipykernel", "codeur_widgets.core.hub"}
+        print(sorted(m for m in heavy if m in sys.modules))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_emitter_validates_in_the_caller() -> None:
+    em = Emitter("redis://127.0.0.1:1/0", max_entry_bytes=2_000, backoff=(5.0, 5.0))
+    try:
+        with pytest.raises(InvalidEvent):
+            em.publish("Bad Topic")
+        with pytest.raises(InvalidEvent, match="bytes"):
+            em.publish("log", data={f"k{i}": "x" * 100 for i in range(50)})
+        event = em.publish("job.enqueued", job_id="job-1")
+        assert event.data == {"job_id": "job-1"} and em.published == 1
+    finally:
+        em.close(timeout=0.1)
+    em.publish("job.enqueued", job_id="late")  # after close: counted, not raised
+    assert em.dropped == 1
+
+
+# -- the bridge ----------------------------------------------------------------------------------
+class FakeBus:
+    """Codeur-like in-process bus: subscribe(topic, handler); publish calls handlers."""
+
+    def __init__(self, awaiting: bool = False) -> None:
+        self.handlers: dict[str, list[Any]] = {}
+        self.awaiting = awaiting
+
+    def subscribe(self, topic: str, handler: Any) -> None:
+        self.handlers.setdefault(topic, []).append(handler)
+
+    def unsubscribe(self, topic: str, handler: Any) -> None:
+        self.handlers[topic].remove(handler)
+
+    async def apublish(self, topic: str, message: Any) -> None:
+        for handler in self.handlers.get(topic, []):
+            await handler(message)  # a bus that awaits its handlers
+
+    def publish(self, topic: str, message: Any) -> None:
+        for handler in self.handlers.get(topic, []):
+            handler(message)
+
+
+@dataclass
+class TaskStarted:
+    agent_type: str
+    task_description: str
+
+
+def test_bridge_forwards_codeur_messages_to_a_hub() -> None:
+    hub = Hub(collect_system=False)
+    bus = FakeBus()
+    link = bridge(bus, ["agent.task.started", "agent_events", "job.status.changed"], hub)
+    bus.publish("agent.task.started", {"agent_type": "coding_agent", "task_description": "Fix"})
+    bus.publish("agent.task.started", TaskStarted("code_planner", "Plan #42"))
+    bus.publish(
+        "agent_events",
+        {
+            "event_type": "agent.status",
+            "agent_name": "rag_service",
+            "timestamp": 1_700_000_000_000,
+            "event_id": "ev-1",
+            "data": {"status": "active"},
+        },
+    )
+    bus.publish("job.status.changed", {"job_id": "job-1", "status": "processing"})
+    bus.publish("agent_events", {"event_type": "Bad Topic!", "agent_name": "x" * 500})
+    agents = {a["name"]: a for a in hub.snapshot()["agents"]["agents"]}
+    assert agents["coding_agent"]["task"] == "Fix"
+    assert agents["code_planner"]["task"] == "Plan #42"
+    assert agents["rag_service"]["status"] == "active"
+    assert hub.snapshot()["queue"]["processing"] == 1
+    assert link.forwarded == 4 and link.rejected == 1 and "agent" in (link.last_error or "")
+    link.close()
+    bus.publish("job.status.changed", {"job_id": "job-2", "status": "queued"})
+    assert link.forwarded == 4 and not any(bus.handlers.values())
+
+
+def test_bridge_handlers_can_be_awaited_by_an_async_bus() -> None:
+    hub = Hub(collect_system=False)
+    bus = FakeBus()
+    bridge(bus, ["agent.error"], hub)
+    Bridge(bus, ["agent.error"], hub, asynchronous=True)
+
+    async def main() -> None:
+        await bus.apublish("agent.error", {"agent": "coding_agent", "error": "boom"})
+
+    asyncio.run(main())
+    agents = {a["name"]: a for a in hub.snapshot()["agents"]["agents"]}
+    assert agents["coding_agent"]["errors"] == 2
+
+
+def test_bridge_topic_map_convert_and_odd_values() -> None:
+    class Sink:
+        def __init__(self) -> None:
+            self.events: list[Event] = []
+
+        def publish(self, topic: str, agent: str | None = None, **kw: Any) -> Event:
+            event = Event.create(topic, agent, kw.get("data"))
+            self.events.append(event)
+            return event
+
+    sink = Sink()
+    bus = FakeBus()
+    import datetime
+    import enum
+
+    class Color(enum.Enum):
+        RED = "red"
+
+    Bridge(bus, ["TaskDone"], sink, topic_map={"TaskDone": "agent.task.completed"})
+    Bridge(bus, ["skip"], sink, convert=lambda t, m: None)
+    bus.publish(
+        "TaskDone",
+        {
+            "source": "git_operations",
+            "when": datetime.date(2024, 1, 2),
+            "c": Color.RED,
+            "o": object,
+        },
+    )
+    bus.publish("skip", {"x": 1})
+    (event,) = sink.events
+    assert event.topic == "agent.task.completed" and event.agent == "git_operations"
+    assert event.data["when"] == "2024-01-02" and event.data["c"] == "red"
+    assert normalise_topic("Agent Events/Started") == "agent_events_started"
+    assert to_event_fields("t", 42)["data"] == {"value": "42"}
