@@ -80,7 +80,16 @@ class Source(Protocol):
 class Watch:
     """A view's registration with the render tick. :meth:`close` detaches it."""
 
-    __slots__ = ("_hub", "_last_call", "_seen", "callback", "closed", "min_interval", "names")
+    __slots__ = (
+        "_hub",
+        "_last_call",
+        "_seen",
+        "callback",
+        "closed",
+        "min_interval",
+        "names",
+        "paused",
+    )
 
     def __init__(
         self,
@@ -96,6 +105,9 @@ class Watch:
         self._seen: tuple[int, ...] | None = None
         self._last_call = float("-inf")
         self.closed = False
+        # While paused the tick skips this view without marking what it skipped as seen, so the
+        # first tick after resuming brings it up to date.
+        self.paused = False
 
     def close(self) -> None:
         """Stop receiving frames (idempotent)."""
@@ -172,6 +184,8 @@ class Hub:
         self._handles: weakref.WeakSet[AgentHandle] = weakref.WeakSet()
         self._log_handlers: list[tuple[logging.Logger, LogHandler]] = []
         self._render_errors = 0
+        self._render_interrupts = 0
+        self._task_restarts: dict[str, int] = {}
         self._render_reported: set[type] = set()
         self._loop_lag = 0.0
         self._rate = 0.0
@@ -386,6 +400,8 @@ class Hub:
         cache: dict[str, dict[str, Any]] = {}
         called = 0
         for w in list(self._watches):
+            if w.paused:
+                continue
             versions = tuple(self.stores[n].version for n in w.names)
             if versions == w._seen or mono - w._last_call < w.min_interval * _RATE_SLACK:
                 continue
@@ -402,6 +418,13 @@ class Hub:
                 w.callback(frame)
             except Exception as exc:
                 self._render_failed(w, exc)
+            except KeyboardInterrupt:
+                # Ctrl-C / "interrupt kernel" landed while a view was drawing. It was meant for
+                # the user's cell, not for the dashboard: contain it so the render task lives on,
+                # count it in health(), and redraw this view on the next tick.
+                self._render_interrupts += 1
+                w._seen = None
+                log.warning("a KeyboardInterrupt hit a render tick; the view will be redrawn")
             called += 1
         if called:
             self._last_change = mono
@@ -432,18 +455,34 @@ class Hub:
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self.flush()
-        self._spawn(self._render_loop(), "render")
-        self._spawn(self._housekeeping_loop(), "housekeeping")
+        self._spawn(self._render_loop, "render")
+        self._spawn(self._housekeeping_loop, "housekeeping")
         if self.collect_system:
-            self._spawn(self._sampler_loop(), "sampler")
+            self._spawn(self._sampler_loop, "sampler")
         for source in self.sources:
             source.start(self)
         return self
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, factory: Callable[[], Any], name: str) -> None:
         assert self._loop is not None
-        task = self._loop.create_task(coro, name=f"codeur_widgets.hub.{name}")
+        task = self._loop.create_task(factory(), name=f"codeur_widgets.hub.{name}")
         self._tasks.add(task)  # strong reference: the loop keeps only weak ones
+        task.add_done_callback(lambda t: self._task_ended(t, factory, name))
+
+    def _task_ended(self, task: asyncio.Task[None], factory: Callable[[], Any], name: str) -> None:
+        """Supervision: a periodic task that dies while the hub runs is restarted and counted.
+
+        The loops catch their own errors, so this only happens on a bug or an interrupt that
+        escaped (``KeyboardInterrupt`` raised between two awaits); the dashboard must outlive it.
+        """
+        if task not in self._tasks or task.cancelled():
+            return  # stopped on purpose
+        self._tasks.discard(task)
+        exc = task.exception()
+        self._task_restarts[name] = self._task_restarts.get(name, 0) + 1
+        log.error("hub task %r ended unexpectedly (%r); restarting it", name, exc)
+        if self._loop is not None and not self._loop.is_closed():
+            self._spawn(factory, name)
 
     def stop(self) -> None:
         """Cancel the periodic tasks and apply everything already buffered. Idempotent."""
@@ -554,6 +593,8 @@ class Hub:
             "buffered": len(self._inbox),
             "handler_errors": self.bus.handler_errors,
             "render_errors": self._render_errors,
+            "render_interrupts": self._render_interrupts,
+            "task_restarts": dict(self._task_restarts),
             "collectors": collectors,
             "stale_agents": self.agents.stale_agents(),
             "agents": self.agents.counters(),

@@ -331,3 +331,68 @@ def test_importing_core_does_not_import_jupyter() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_keyboard_interrupt_in_a_view_is_contained_and_the_view_redrawn() -> None:
+    hub, _store = make_hub()
+    calls: list[Any] = []
+
+    def interrupted_once(frame: dict[str, Any]) -> None:
+        calls.append(frame)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    other: list[Any] = []
+    hub.watch(["counting"], interrupted_once, max_hz=1e9)
+    hub.watch(["counting"], other.append, max_hz=1e9)
+    hub.render_now(1.0)  # must not raise
+    assert len(other) == 1 and hub.health()["render_interrupts"] == 1
+    hub.render_now(2.0)  # nothing moved, but the interrupted view is drawn again
+    assert len(calls) == 2 and len(other) == 1
+
+
+def test_a_paused_watch_is_skipped_then_brought_up_to_date() -> None:
+    hub, _store = make_hub()
+    frames: list[Any] = []
+    w = hub.watch(["counting"], frames.append, max_hz=1e9)
+    hub.render_now(1.0)
+    w.paused = True
+    hub.publish("x.y")
+    hub.render_now(2.0)
+    assert len(frames) == 1
+    w.paused = False
+    hub.render_now(3.0)
+    assert len(frames) == 2 and frames[-1]["counting"]["counts"] == {"x.y": 1}
+
+
+def test_a_periodic_task_that_dies_is_restarted_and_counted() -> None:
+    hub, _store = make_hub(render_hz=50)
+    frames: list[Any] = []
+    deaths = 0
+
+    def view(frame: dict[str, Any]) -> None:
+        nonlocal deaths
+        frames.append(frame)
+
+    hub.watch(["counting"], view)
+    original = hub.render_now
+
+    def render_now_dies_once(now: float | None = None) -> int:
+        nonlocal deaths
+        if deaths == 0:
+            deaths += 1
+            raise RuntimeError("bug in the render loop")
+        return original(now)
+
+    hub.render_now = render_now_dies_once  # type: ignore[method-assign]
+
+    async def main() -> dict[str, Any]:
+        async with hub:
+            await asyncio.sleep(0.2)
+            restarts = hub.health()["task_restarts"]
+            hub.publish("a.b")
+            await asyncio.sleep(0.2)
+        return restarts
+
+    assert asyncio.run(main()) == {"render": 1}
+    assert frames and frames[-1]["counting"]["counts"] == {"a.b": 1}
