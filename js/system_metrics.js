@@ -23,6 +23,7 @@ export const WINDOWS = [
   [60, "1 min"],
   [300, "5 min"],
   [900, "15 min"],
+  [3600, "1 h"],
 ];
 
 function item(label) {

@@ -165,6 +165,23 @@ def _cap(text: str | None, limit: int) -> str | None:
     return text[:limit] + _CUT_MARKER.format(n=len(text) - limit)
 
 
+def _admin_line(event: Event) -> Event:
+    """The log line that shows an admin event: ``admin: forget coding_agent (origin=dashboard)``."""
+    data = event.data if isinstance(event.data, dict) else {}
+    command = data.get("command")
+    words = [str(command) if command is not None else event.topic]
+    if event.agent:
+        words.append(event.agent)
+    args = data.get("args")
+    if isinstance(args, dict) and args:
+        words.append(" ".join(f"{k}={v}" for k, v in args.items()))
+    origin = data.get("origin")
+    if origin:
+        words.append(f"(by {origin})")
+    message = f"{event.topic}: " + " ".join(words)
+    return Event("log", "admin", {"level": "WARNING", "message": message}, event.ts, event.id)
+
+
 class LogBuffer(Store):
     """The ``logs`` store: the newest ``capacity`` log records, searchable.
 
@@ -179,7 +196,7 @@ class LogBuffer(Store):
     """
 
     name = "logs"
-    topics = ("log",)
+    topics = ("log", "admin.*")
 
     def __init__(self, clock: Clock = wall_clock, capacity: int = 10_000) -> None:
         super().__init__(clock)
@@ -199,7 +216,13 @@ class LogBuffer(Store):
 
     # -- ingest --------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
-        """Append one ``log`` event (O(1)); odd fields are ignored and counted, never raised."""
+        """Append one ``log`` event (O(1)); odd fields are ignored and counted, never raised.
+
+        ``admin.*`` events (the audit trail of ``core/admin.py``) become WARNING lines from the
+        source ``admin``, so every admin action is visible in the log tail.
+        """
+        if event.topic != "log":
+            event = _admin_line(event)
         data = event.data if isinstance(event.data, dict) else {}
         bad = 0 if isinstance(event.data, dict) else 1
 

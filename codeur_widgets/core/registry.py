@@ -202,7 +202,7 @@ class AgentRegistry(Store):
     """
 
     name: ClassVar[str] = "agents"
-    topics: ClassVar[tuple[str, ...]] = ("agent.*",)
+    topics: ClassVar[tuple[str, ...]] = ("agent.*", "admin.command")
 
     def __init__(
         self,
@@ -330,9 +330,32 @@ class AgentRegistry(Store):
             s.last_failure = None
         self.touch()
 
+    def _admin(self, event: Event) -> None:
+        """Fold in the admin commands that change the registry (see ``core/admin.py``).
+
+        They arrive as events so that history replays them: a rebuilt past state forgets the
+        agents that were forgotten then.
+        """
+        command = event.data.get("command") if isinstance(event.data, dict) else None
+        if command == "reset_counters":
+            self.reset_counters()
+            return
+        state = self._agents.get(event.agent) if event.agent else None
+        if state is None:
+            return
+        if command == "forget":
+            self.forget(state.name)
+        elif command == "mark_offline":
+            state.status = "offline"
+            state.stale_since = None
+            self.touch()
+
     # -- ingest --------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
         """Fold one ``agent.*`` event in; O(1), never raises for odd data."""
+        if event.topic == "admin.command":
+            self._admin(event)  # not a sign of life of the agent it names
+            return
         name = event.agent
         if name is None:
             self.ignored += 1

@@ -9,6 +9,7 @@ real time; the same ``seed`` gives the same sequence of events (timestamps and i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import random
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from ..core.events import Event
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from ..core.agent import AgentHandle
     from ..core.hub import Hub
 
@@ -61,11 +64,9 @@ class Simulator:
         time_scale: float = 1.0,
         agents: dict[str, tuple[str, str]] | None = None,
     ) -> None:
-        if time_scale <= 0:
-            raise ValueError("time_scale must be > 0")
         self.hub = hub
         self.seed = seed
-        self.time_scale = float(time_scale)
+        self.time_scale = time_scale
         self.rng = random.Random(seed)
         spec = agents or DEFAULT_AGENTS
         missing = set(DEFAULT_AGENTS) - set(spec)
@@ -80,14 +81,28 @@ class Simulator:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[Any]] = set()
+        # The asyncio tasks (jobs) each agent is working for: an admin "cancel" cancels them.
+        self._working: dict[str, set[asyncio.Task[Any]]] = {name: set() for name in self.agents}
         self.jobs_started = 0
         self.jobs_completed = 0
         self.jobs_failed = 0
+        self.jobs_cancelled = 0
         self.paused: set[str] = set()
         for name, handle in self.agents.items():
             handle.on_command(functools.partial(self._obey, name))
 
     # -- control ----------------------------------------------------------------------------------
+    @property
+    def time_scale(self) -> float:
+        """Speed-up factor of every simulated wait; may be changed while running."""
+        return self._time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"time_scale must be a number > 0, got {value!r}")
+        self._time_scale = float(value)
+
     @property
     def running(self) -> bool:
         """True between :meth:`start` and :meth:`stop` (background jobs are being started)."""
@@ -112,8 +127,13 @@ class Simulator:
             self.paused.add(agent)
         elif command == "resume":
             self.paused.discard(agent)
+        elif command == "cancel":
+            for task in list(self._working[agent]):
+                task.cancel()  # the job publishes its own "cancelled" events
         elif command == "restart":
             self.paused.discard(agent)
+            for task in list(self._working[agent]):
+                task.cancel()
             self.agents[agent].status("idle")
 
     async def _sleep(self, seconds: float) -> None:
@@ -143,14 +163,17 @@ class Simulator:
         await self._sleep(self._think(0.1, 0.8))
         hub.publish_threadsafe("job.started", rp.name, data={"job_id": job_id})
         try:
-            async with rp.task(f"Plan request {job_id}", job_id=job_id) as t:
+            async with rp.task(f"Plan request {job_id}", job_id=job_id) as t, self._busy(rp.name):
                 await self._maybe_fail(rp.name)
                 t.log(f"received {kind} request {job_id}")
                 for _ in range(self.rng.randint(1, 3)):
                     await self._rag_query(rp, job_id)
                 t.tokens(*self._usage(600, 1800, 80, 400))
                 rp.send(cp.name, "plan_request", job_id=job_id)
-            async with cp.task(f"Create plan for {job_id}", job_id=job_id) as t:
+            async with (
+                cp.task(f"Create plan for {job_id}", job_id=job_id) as t,
+                self._busy(cp.name),
+            ):
                 await self._maybe_fail(cp.name)
                 await self._rag_query(cp, job_id)
                 await self._sleep(self._think(1.0, 3.0))
@@ -158,7 +181,7 @@ class Simulator:
                 t.tokens(*self._usage(1200, 3000, 200, 900))
                 t.log(f"plan for {job_id} has {steps} steps")
                 cp.send(ca.name, "task_assignment", job_id=job_id, steps=steps)
-            async with ca.task(f"Implement {job_id}", job_id=job_id) as t:
+            async with ca.task(f"Implement {job_id}", job_id=job_id) as t, self._busy(ca.name):
                 await self._maybe_fail(ca.name)
                 for step in range(steps):
                     await self._sleep(self._think(0.5, 2.0))
@@ -169,6 +192,7 @@ class Simulator:
                 for _ in range(self.rng.randint(1, 3)):
                     await self._git(ca, job_id)
         except asyncio.CancelledError:
+            self.jobs_cancelled += 1
             hub.publish_threadsafe(
                 "job.completed", data={"job_id": job_id, "success": False, "status": "cancelled"}
             )
@@ -201,10 +225,26 @@ class Simulator:
             self.agents[agent].log(f"{type(error).__name__}: {error}", level="ERROR")
             raise error
 
+    @contextlib.asynccontextmanager
+    async def _busy(self, agent: str) -> AsyncIterator[None]:
+        """While inside, an admin "cancel" for ``agent`` cancels the job running this code."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._working[agent].add(task)
+        try:
+            yield
+        finally:
+            self._working[agent].discard(task)
+
     async def _rag_query(self, asker: AgentHandle, job_id: str) -> None:
         rag = self.agents["rag_service"]
         asker.send(rag.name, "query", job_id=job_id)
-        async with rag.task(f"Retrieve context for {job_id}", job_id=job_id) as t:
+        async with (
+            rag.task(f"Retrieve context for {job_id}", job_id=job_id) as t,
+            self._busy(rag.name),
+        ):
             await self._maybe_fail(rag.name)
             await self._sleep(self._think(0.1, 0.5))
             t.tokens(self.rng.randint(50, 300), 0, 0.00001)
@@ -216,7 +256,7 @@ class Simulator:
         git = self.agents["git_operations"]
         command = self.rng.choice(["status", "diff", "commit", "push"])
         ca.send(git.name, "git_command", job_id=job_id, command=command)
-        async with git.task(f"git {command} ({job_id})", job_id=job_id):
+        async with git.task(f"git {command} ({job_id})", job_id=job_id), self._busy(git.name):
             await self._maybe_fail(git.name)
             await self._sleep(self._think(0.05, 0.4))
         git.send(ca.name, "git_result", job_id=job_id)

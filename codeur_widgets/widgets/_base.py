@@ -76,6 +76,33 @@ class HubWidget(anywidget.AnyWidget):
         """True once :meth:`close` has detached the widget from its hub."""
         return self._watch is None
 
+    @property
+    def paused(self) -> bool:
+        """While true the widget keeps its last frame (the hub goes on ingesting)."""
+        return self._watch is not None and self._watch.paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        if self._watch is not None:
+            self._watch.paused = bool(value)
+
+    def rebind(self, hub: Hub) -> None:
+        """Show ``hub`` from now on, e.g. a past state rebuilt from history, or live again.
+
+        The new state is sent at once (one message): a rebuilt hub is never started, so its
+        render tick would never run. Pausing carries over.
+        """
+        if self._watch is None:
+            raise RuntimeError(f"{type(self).__name__} is closed")
+        if hub is self._hub:
+            return
+        paused = self._watch.paused
+        self._watch.close()
+        self._hub = hub
+        self._watch = hub.watch(self._stores, self._on_frame, max_hz=watch_hz(self._max_hz))
+        self._on_frame({name: hub.stores[name].snapshot() for name in self._stores})
+        self._watch.paused = paused
+
     def _state(
         self, frame: Frame, traits: Mapping[str, Any], *, initial: bool = False
     ) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,6 +14,7 @@ from ._base import Frame, HubWidget, resolve_hub
 from ._bundle import Bundle
 from .agent_cards import AgentCards
 from .agent_graph import AgentGraphView
+from .dashboard_controls import DashboardControls
 from .log_tail import LogTail
 from .queue_stats import QueueStats
 from .system_metrics import SystemMetrics
@@ -34,6 +37,9 @@ HEALTH_KEYS = (
     "handler_errors",
     "render_errors",
     "views",
+    "render_interrupts",
+    "task_restarts",
+    "history",
 )
 """The fields of ``hub.health()`` the header shows (the rest can be large or nested)."""
 
@@ -64,9 +70,16 @@ class DashboardHeader(HubWidget):
     ) -> dict[str, Any]:
         health = self._hub.health()
         return {
-            "health": {k: health.get(k) for k in HEALTH_KEYS},
+            "health": {k: _brief(k, health.get(k)) for k in HEALTH_KEYS},
             "counts": frame["agents"].get("counts") or {},
         }
+
+
+def _brief(key: str, value: Any) -> Any:
+    """The header's part of a health field (history health is reduced to what the line shows)."""
+    if key == "history" and isinstance(value, Mapping):
+        return {k: value.get(k) for k in ("degraded", "error", "written", "dropped")}
+    return value
 
 
 class Dashboard(ipywidgets.GridBox):
@@ -85,6 +98,7 @@ class Dashboard(ipywidgets.GridBox):
         made: list[Any] = []
         try:
             self.header = _keep(made, DashboardHeader(self._hub, title=title))
+            self.controls = _keep(made, DashboardControls(self._hub))
             self.cards = _keep(made, AgentCards(self._hub))
             self.graph = _keep(made, AgentGraphView(self._hub))
             self.queue = _keep(made, QueueStats(self._hub))
@@ -94,7 +108,7 @@ class Dashboard(ipywidgets.GridBox):
             for panel in made:  # e.g. one bundle missing: detach the panels already watching
                 panel.close()
             raise
-        for wide in (self.header, self.cards, self.system, self.logs):
+        for wide in (self.header, self.controls, self.cards, self.system, self.logs):
             # Full width. Not `grid_column`: ipywidgets never applies it (ipywidgets#2334).
             wide.layout.grid_area = "auto / 1 / auto / -1"
         for panel in (self.graph, self.queue):
@@ -107,10 +121,11 @@ class Dashboard(ipywidgets.GridBox):
                 grid_gap="8px",
             ),
         )
-        super().__init__(
-            [self.header, self.cards, self.graph, self.queue, self.system, self.logs], **kwargs
-        )
+        super().__init__(list(self.panels), **kwargs)
         self._links = [traitlets.link((self.graph, "selected"), (self.cards, "selected"))]
+        self._past: Hub | None = None  # the rebuilt hub a past range shows, None when live
+        self.controls.on_range(self._show_range)
+        self.controls.on_pause(self._pause_view)
 
     @property
     def hub(self) -> Hub:
@@ -119,8 +134,57 @@ class Dashboard(ipywidgets.GridBox):
 
     @property
     def panels(self) -> tuple[Any, ...]:
-        """The header and the five panels, in display order."""
-        return (self.header, self.cards, self.graph, self.queue, self.system, self.logs)
+        """The header, the controls and the five panels, in display order."""
+        return (
+            self.header,
+            self.controls,
+            self.cards,
+            self.graph,
+            self.queue,
+            self.system,
+            self.logs,
+        )
+
+    @property
+    def views(self) -> tuple[Any, ...]:
+        """The five panels that follow the time range and the view pause."""
+        return (self.cards, self.graph, self.queue, self.system, self.logs)
+
+    @property
+    def showing(self) -> Hub:
+        """The hub the panels show: the live one, or a past state rebuilt from history."""
+        return self._past or self._hub
+
+    def show_live(self, window: int = 300) -> None:
+        """Follow the live hub, plotting the last ``window`` seconds (300, 900 or 3600)."""
+        self.controls.request("range", range={"mode": "live", "window": window})
+
+    def show_range(self, since: float, until: float) -> None:
+        """Show the state between ``since`` and ``until`` (unix seconds) rebuilt from history."""
+        self.controls.request("range", range={"mode": "past", "since": since, "until": until})
+
+    def _show_range(self, chosen: Mapping[str, Any]) -> None:
+        if chosen["mode"] == "live":
+            target, window = self._hub, int(chosen["window"])
+        else:
+            history = self._hub.history
+            assert history is not None  # normalise_range checked it
+            history.flush(timeout=5.0)  # the range may end a moment ago
+            target = history.rebuild(since=chosen["since"], until=chosen["until"])
+            window = int(max(60, min(3600, math.ceil(chosen["until"] - chosen["since"]))))
+        self._past = None if target is self._hub else target
+        for view in self.views:
+            view.rebind(target)
+        self.system.window = window
+
+    def _pause_view(self, paused: bool) -> None:
+        for view in self.views:
+            view.paused = paused
+
+    def attach_simulator(self, simulator: Simulator | None) -> None:
+        """Let the controls start, stop and change the speed of ``simulator``."""
+        self.simulator = simulator
+        self.controls.attach_simulator(simulator)
 
     @classmethod
     def demo(
@@ -130,17 +194,19 @@ class Dashboard(ipywidgets.GridBox):
         *,
         concurrency: int = 2,
         time_scale: float = 10.0,
+        history: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> Dashboard:
         """A dashboard on a new hub fed by a running :class:`~codeur_widgets.Simulator`.
 
-        Call it from a notebook cell (it needs the kernel's running event loop). ``close()``
-        stops the simulator and the hub.
+        ``history="demo.sqlite"`` also stores the run, so past ranges can be shown. Call it from a
+        notebook cell (it needs the kernel's running event loop). ``close()`` stops the simulator
+        and the hub.
         """
         from ..core.hub import Hub
         from ..sim.simulator import Simulator
 
-        hub = Hub()
+        hub = Hub(history=history) if history is not None else Hub()  # TODO(lead): plain call
         hub.start()
         sim = Simulator(hub, seed=seed, time_scale=time_scale)
         try:
@@ -150,7 +216,7 @@ class Dashboard(ipywidgets.GridBox):
             sim.stop()
             hub.stop()
             raise
-        dash.simulator = sim
+        dash.attach_simulator(sim)
         dash._owned = [sim, hub]
         return dash
 

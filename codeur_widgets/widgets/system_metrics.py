@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WINDOWS", "SystemMetrics"]
 
-WINDOWS = (60, 300, 900)
-"""The windows the panel offers, in seconds (1, 5 and 15 minutes)."""
+WINDOWS = (60, 300, 900, 3600)
+"""The windows the panel offers, in seconds (1, 5 and 15 minutes, 1 hour)."""
 
 MAX_HZ = 1.0
 """Frames per second: the sampler moves about once a second, so more would only resend."""
@@ -59,7 +59,7 @@ class SystemMetrics(ipywidgets.VBox):
     ``SystemMetrics(hub, window=300)``; ``SystemMetrics()`` watches the default hub.
     """
 
-    window = traitlets.Int(300, help="seconds of history plotted (60, 300 or 900 offered)")
+    window = traitlets.Int(300, help="seconds of history plotted (60, 300, 900 or 3600 offered)")
 
     def __init__(
         self,
@@ -159,6 +159,30 @@ class SystemMetrics(ipywidgets.VBox):
             return
         self._snapshot = frame["system"]
         self._draw()
+
+    @property
+    def paused(self) -> bool:
+        """While true the plots keep their last frame (the hub goes on ingesting)."""
+        return self._watch is not None and self._watch.paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        if self._watch is not None:
+            self._watch.paused = bool(value)
+
+    def rebind(self, hub: Hub) -> None:
+        """Plot ``hub`` from now on (a past state rebuilt from history, or live again)."""
+        if self._watch is None:
+            raise RuntimeError("SystemMetrics is closed")
+        if hub is self._hub:
+            return
+        paused = self._watch.paused
+        self._watch.close()
+        self._hub = hub
+        self._snapshot = hub.stores["system"].snapshot()
+        self._draw()
+        self._watch = hub.watch(("system",), self._on_frame, max_hz=watch_hz(MAX_HZ))
+        self._watch.paused = paused
 
     @traitlets.observe("window")
     def _window_changed(self, change: Any) -> None:

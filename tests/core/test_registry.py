@@ -446,7 +446,7 @@ def test_constructor_validates() -> None:
     with pytest.raises(ValueError):
         AgentRegistry(duration_window=0)
     reg = AgentRegistry()
-    assert (reg.name, reg.topics, reg.stale_after) == ("agents", ("agent.*",), 30.0)
+    assert (reg.name, reg.topics, reg.stale_after) == ("agents", ("agent.*", "admin.command"), 30.0)
 
 
 # -- property tests -------------------------------------------------------------------------------

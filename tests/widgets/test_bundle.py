@@ -49,7 +49,7 @@ def test_dashboard_cleans_up_when_a_later_panel_fails(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub: Hub
 ) -> None:
     # Only some bundles exist: the panels created before the failure must be detached again.
-    for name in ("dashboard", "agent_cards"):
+    for name in ("dashboard", "dashboard_controls", "agent_cards"):
         (tmp_path / f"{name}.js").write_text(_bundle.read_bundle(name))
     monkeypatch.setattr(_bundle, "STATIC_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"agent_graph\.js is missing"):

@@ -91,7 +91,9 @@ def test_composites_have_their_js_modules() -> None:
 
 def test_every_entry_is_built() -> None:
     entries = sorted(p.stem for p in JS.glob("*.js"))
-    assert entries == sorted([*WIDGETS.values(), "dashboard", "system_metrics"])
+    assert entries == sorted(
+        [*WIDGETS.values(), "dashboard", "dashboard_controls", "system_metrics"]
+    )
     missing = [e for e in entries if not (STATIC / f"{e}.js").is_file()]
     assert not missing, f"run 'make js': static bundles missing for {missing}"
 
