@@ -20,13 +20,27 @@ export function healthParts(health) {
   const hl = health ?? {};
   const stale = Array.isArray(hl.stale_agents) ? hl.stale_agents : [];
   const lag = hl.loop_lag_ms ?? 0;
-  return [
+  const parts = [
     ["events/s", (hl.events_per_second ?? 0).toFixed(1), ""],
     ["dropped", fmtInt(hl.dropped ?? 0), hl.dropped ? "err" : ""],
     ["rejected", fmtInt(hl.rejected ?? 0), hl.rejected ? "warn" : ""],
     ["loop lag", fmtMillis(lag), lag > 250 ? "err" : lag > 50 ? "warn" : ""],
     ["stale agents", stale.length ? stale.join(", ") : "none", stale.length ? "warn" : ""],
   ];
+  const history = hl.history;
+  if (history && typeof history === "object") {
+    const text = history.degraded ? `degraded${history.error ? `: ${history.error}` : ""}` : `${fmtInt(history.written ?? 0)} stored`;
+    parts.push(["history", text, history.degraded ? "err" : ""]);
+  }
+  // Contained faults: shown only once one has happened, so a healthy header stays short.
+  const faults = [];
+  const views = (hl.render_errors ?? 0) + (hl.handler_errors ?? 0);
+  if (views) faults.push(`${fmtInt(views)} errors`);
+  if (hl.render_interrupts) faults.push(`${fmtInt(hl.render_interrupts)} interrupts`);
+  const restarts = Object.values(hl.task_restarts ?? {}).reduce((a, b) => a + (Number(b) || 0), 0);
+  if (restarts) faults.push(`${fmtInt(restarts)} task restarts`);
+  if (faults.length) parts.push(["contained", faults.join(", "), "warn"]);
+  return parts;
 }
 
 function render({ model, el }) {

@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { healthParts } from "../dashboard.js";
+
+const labels = (parts) => parts.map(([label]) => label);
+
+test("a healthy hub without history shows the five basic fields", () => {
+  const parts = healthParts({ events_per_second: 12.5, dropped: 0, rejected: 0, loop_lag_ms: 3, stale_agents: [] });
+  assert.deepEqual(labels(parts), ["events/s", "dropped", "rejected", "loop lag", "stale agents"]);
+  assert.ok(parts.every(([, , level]) => level === ""));
+});
+
+test("history: stored count, or degraded with its error", () => {
+  const ok = healthParts({ history: { degraded: false, written: 1234 } }).at(-1);
+  assert.equal(ok[0], "history");
+  assert.equal(ok[2], "");
+  const bad = healthParts({ history: { degraded: true, error: "database is locked" } }).at(-1);
+  assert.deepEqual([bad[0], bad[1], bad[2]], ["history", "degraded: database is locked", "err"]);
+});
+
+test("contained faults appear only once they happened", () => {
+  const parts = healthParts({ render_errors: 1, render_interrupts: 2, task_restarts: { render: 1, sampler: 2 } });
+  const [label, text, level] = parts.at(-1);
+  assert.equal(label, "contained");
+  assert.equal(level, "warn");
+  assert.match(text, /1 errors, 2 interrupts, 3 task restarts/);
+});
