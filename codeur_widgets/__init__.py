@@ -19,6 +19,8 @@ _LAZY = {
     "Event": "codeur_widgets.core.events",
     "InvalidEvent": "codeur_widgets.core.events",
     "FakeClock": "codeur_widgets.core.clock",
+    "History": "codeur_widgets.core.history",
+    "HistoryError": "codeur_widgets.core.history",
     "Simulator": "codeur_widgets.sim.simulator",
     "Dashboard": "codeur_widgets.widgets.dashboard",
     "AgentCards": "codeur_widgets.widgets.agent_cards",
@@ -34,6 +36,8 @@ __all__ = [
     "Dashboard",
     "Event",
     "FakeClock",
+    "History",
+    "HistoryError",
     "Hub",
     "InvalidEvent",
     "LogTail",
@@ -47,6 +51,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .core.clock import FakeClock
     from .core.events import Event, InvalidEvent
+    from .core.history import History, HistoryError
     from .core.hub import Hub, default_hub
     from .sim.simulator import Simulator
     from .widgets.agent_cards import AgentCards

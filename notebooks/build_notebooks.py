@@ -47,7 +47,15 @@ planner, the coding agent, the RAG service and git operations. What you see:
 * **agent graph**: who talks to whom; edges light up and animate as messages flow;
 * **job queue**: queued / processing / completed / failed, wait and run times, throughput;
 * **system**: CPU, memory, this kernel's process (and GPUs when there are any);
-* **logs**: the newest log lines, with level, source and text filters.
+* **logs**: the newest log lines, with level, source and text filters;
+* **controls**: the time range (live 5 min / 15 min / 1 h, or any past range from history, with
+  *Back to live*), pause the view, the sampling interval, the simulator's start/stop and speed,
+  commands to one agent (pause, resume, cancel its task, restart, mark offline, forget), reset
+  counters and a JSON snapshot download. Every action is logged under the source `admin`.
+
+The demo stores everything it sees in a SQLite history file (`history=`), so a past range can be
+shown; pass a path of your own (`Hub(history="runs.sqlite")`) to keep a run across kernel
+restarts.
 
 Everything travels over Jupyter comms: no extra server, no iframe. The same one-liner works in
 JupyterLab, Notebook 7, VS Code and Voila.
@@ -55,9 +63,10 @@ JupyterLab, Notebook 7, VS Code and Voila.
     ),
     code(
         """
+import os, tempfile
 from codeur_widgets import Dashboard
 
-dash = Dashboard.demo()
+dash = Dashboard.demo(history=os.path.join(tempfile.mkdtemp(), "demo.sqlite"))
 dash
 """
     ),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 import weakref
@@ -35,6 +36,7 @@ from .clock import Clock, wall_clock
 from .events import Event, InvalidEvent
 from .flows import FlowTracker
 from .graph import AgentGraph
+from .history import History
 from .logs import LogBuffer, LogHandler, capture_logging
 from .queue import QueueStats
 from .registry import AgentRegistry
@@ -54,6 +56,12 @@ DRAIN_BATCH = 5_000
 _RATE_SLACK = 0.9
 """A watch may be called when 90 % of its interval has passed: timers fire a little early or late,
 and a strict comparison would halve the frame rate whenever a tick came in a hair early."""
+
+SYSTEM_WINDOW = 3600.0
+"""Seconds of system samples kept in memory: the longest live window the dashboard offers."""
+
+HISTORY_FLUSH_TIMEOUT = 5.0
+"""Seconds :meth:`Hub.stop` waits for the history to write what was accepted."""
 
 IDLE_TICK = 0.2
 """Seconds between render ticks when nothing has changed for a while (adaptive frame rate)."""
@@ -137,6 +145,15 @@ class Hub:
         collect_system: sample CPU/memory/GPU while running (default True).
         sources: event sources read while the hub runs: :class:`Source` objects or URLs such as
             ``"redis://localhost:6379/0?stream=codeur:events"`` (see ``codeur_widgets.transports``).
+        history: ``None`` (default: nothing stored, no overhead), a SQLite file path, or a
+            :class:`~codeur_widgets.core.history.History`. Every accepted event (system samples
+            included) is then stored, in batches written by a worker thread. A file that already
+            holds events is replayed into the stores first, so a hub opened after a kernel restart
+            shows the previous run's agents, jobs, logs and metrics (without storing them again).
+            :meth:`stop` waits (bounded) until what was accepted is written; the file stays open
+            for a restart and is closed at exit or by ``hub.history.close()``. A file that cannot
+            be used raises :class:`~codeur_widgets.core.history.HistoryError`; a write that fails
+            later leaves the hub live, with ``health()["history"]["degraded"]`` set.
     """
 
     def __init__(
@@ -153,6 +170,7 @@ class Hub:
         flow_half_life: float = 2.0,
         collect_system: bool = True,
         sources: Iterable[str | Source] = (),
+        history: str | os.PathLike[str] | History | None = None,
     ) -> None:
         if render_hz <= 0:
             raise ValueError("render_hz must be > 0")
@@ -170,7 +188,7 @@ class Hub:
         self.graph = AgentGraph(topology=topology, clock=clock)
         self.flows = FlowTracker(clock=clock, half_life=flow_half_life)
         self.logs = LogBuffer(clock=clock, capacity=log_capacity)
-        self.system = SystemSampler(clock=clock, interval=sample_interval)
+        self.system = SystemSampler(clock=clock, interval=sample_interval, window=SYSTEM_WINDOW)
         self.stores: dict[str, Store] = {}
         for store in (self.agents, self.queue, self.graph, self.flows, self.logs, self.system):
             self.add_store(store)
@@ -193,6 +211,22 @@ class Hub:
         self._last_change = 0.0
         self._stopping: set[asyncio.Task[None]] = set()
         self._direct_lock = threading.Lock()
+
+        self.history: History | None = None
+        if history is not None:
+            self.history = (
+                history if isinstance(history, History) else History(history, clock=clock)
+            )
+            # The previous run first, straight into the stores; the recorder is subscribed only
+            # afterwards, so restored events are not written again.
+            self.history.restored = self.history.restore(self)
+            now = clock()
+            for restored in self.stores.values():
+                try:
+                    restored.tick(now)  # agents silent since the last run are marked stale now
+                except Exception as exc:
+                    self.bus.report_error(restored.tick, "history.restore", exc)
+            self.bus.subscribe("*", self.history.record)
 
     # -- stores --------------------------------------------------------------------------------
     def add_store(self, store: Store) -> None:
@@ -498,6 +532,13 @@ class Hub:
             handler.detach()  # also restores the logger's level if capture lowered it
         self._log_handlers.clear()
         self.system.close()  # releases NVML; the next sample re-opens it
+        if self.history is not None and not self.history.closed:
+            # Bounded: a failing disk must not hang the caller (shorter when writes already
+            # fail); what is left stays queued and the worker keeps retrying.
+            degraded = self.history.degraded
+            self.history.flush(
+                timeout=HISTORY_FLUSH_TIMEOUT / 10 if degraded else HISTORY_FLUSH_TIMEOUT
+            )
         self._loop = None
         self._loop_thread = None
 
@@ -600,6 +641,7 @@ class Hub:
             "agents": self.agents.counters(),
             "views": len(self._watches),
             "sources": [source.health() for source in self.sources],
+            "history": None if self.history is None else self.history.health(),
         }
 
     def __repr__(self) -> str:

@@ -206,7 +206,7 @@ class Dashboard(ipywidgets.GridBox):
         from ..core.hub import Hub
         from ..sim.simulator import Simulator
 
-        hub = Hub(history=history) if history is not None else Hub()  # TODO(lead): plain call
+        hub = Hub(history=history)
         hub.start()
         sim = Simulator(hub, seed=seed, time_scale=time_scale)
         try:

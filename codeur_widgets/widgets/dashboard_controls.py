@@ -34,7 +34,7 @@ class RangeError(ValueError):
     """A time range that cannot be shown; the message says why."""
 
 
-def normalise_range(value: Mapping[str, Any], history: Any) -> dict[str, Any]:
+def normalise_range(value: object, history: Any) -> dict[str, Any]:
     """A valid ``range`` trait value from a request, or :class:`RangeError` naming the problem.
 
     ``{"mode": "live", "window": 300|900|3600}`` or ``{"mode": "past", "since": t0,
@@ -92,6 +92,7 @@ class DashboardControls(HubWidget):
         self, hub: Hub | None = None, *, simulator: Simulator | None = None, **kwargs: Any
     ) -> None:
         self._simulator = simulator
+        self._history_first: float | None = None
         self._range_callbacks: list[Callable[[dict[str, Any]], None]] = []
         self._pause_callbacks: list[Callable[[bool], None]] = []
         super().__init__(hub, **kwargs)
@@ -122,11 +123,15 @@ class DashboardControls(HubWidget):
         if history is None:
             return {"enabled": False}
         health = history.health()
-        span = history.time_range()
+        if self._history_first is None:
+            # Asked until the file holds an event, then kept: time_range() may wait for the
+            # writer to commit, which must not happen on every tick.
+            span = history.time_range()
+            self._history_first = span[0] if span else None
         return {
             "enabled": True,
-            "first": span[0] if span else None,
-            "last": span[1] if span else None,
+            "first": self._history_first,
+            "last": self._hub.clock(),
             "degraded": bool(health.get("degraded")),
             "error": health.get("error"),
         }

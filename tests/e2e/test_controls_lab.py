@@ -201,7 +201,7 @@ def test_time_range_and_admin_controls(lab: LabServer, tall_page: Page) -> None:
         with page.expect_download() as download_info:
             click(page, "snapshot")
         path = download_info.value.path()
-        doc = json.loads(open(path, encoding="utf-8").read())
+        doc = json.loads(path.read_text(encoding="utf-8"))
         assert {"agents", "queue", "graph", "logs", "system", "health"} <= set(doc)
         assert doc["health"]["history"]["degraded"] is False, doc["health"]["history"]
 

@@ -147,3 +147,44 @@ def test_sampling_interval_and_simulator_controls(spy: CommSpy) -> None:
     statuses, interval, speed = asyncio.run(main())
     assert [s["level"] for s in statuses] == ["ok"] * 4, statuses
     assert (interval, speed) == (2.0, 30.0)
+
+
+def test_a_past_range_shows_that_time_and_back_to_live_shows_now(
+    tmp_path: Any, clock: FakeClock, spy: CommSpy
+) -> None:
+    hub = Hub(clock=clock, collect_system=False, history=str(tmp_path / "runs.sqlite"))
+    try:
+        dash = Dashboard(hub)
+        agent = hub.agent("coding_agent")
+        start = clock()
+        for i in range(3):
+            with agent.task(f"job {i}"):
+                clock.advance(1.0)
+        hub.publish("log", "coding_agent", data={"message": "before the reset"})
+        clock.advance(10.0)
+        mark = clock()
+        clock.advance(10.0)
+        from_page(dash.controls, action="reset_counters")
+        hub.render_now(1.0)
+        assert dash.cards.data["agents"][0]["tasks_completed"] == 0
+
+        status = from_page(
+            dash.controls, action="range", range={"mode": "past", "since": start, "until": mark}
+        )
+        assert status["level"] == "ok", status
+        assert dash.showing is not hub and all(v.hub is dash.showing for v in dash.views)
+        assert dash.cards.data["agents"][0]["tasks_completed"] == 3
+        assert "before the reset" in [line["message"] for line in dash.logs.lines]
+        hub.publish("log", "coding_agent", data={"message": "live only"})
+        hub.render_now(2.0)  # the live hub moves on; the past view does not
+        assert "live only" not in [line["message"] for line in dash.logs.lines]
+
+        from_page(dash.controls, action="range", range={"mode": "live", "window": 300})
+        assert dash.showing is hub
+        assert dash.cards.data["agents"][0]["tasks_completed"] == 0
+        assert "live only" in [line["message"] for line in dash.logs.lines]
+        dash.close()
+    finally:
+        hub.stop()
+        assert hub.history is not None
+        hub.history.close()
