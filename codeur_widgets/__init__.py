@@ -23,6 +23,9 @@ _LAZY = {
     "HistoryError": "codeur_widgets.core.history",
     "Simulator": "codeur_widgets.sim.simulator",
     "Dashboard": "codeur_widgets.widgets.dashboard",
+    "DashboardControls": "codeur_widgets.widgets.dashboard_controls",
+    "Admin": "codeur_widgets.core.admin",
+    "AdminError": "codeur_widgets.core.admin",
     "AgentCards": "codeur_widgets.widgets.agent_cards",
     "SystemMetrics": "codeur_widgets.widgets.system_metrics",
     "QueueStats": "codeur_widgets.widgets.queue_stats",
@@ -31,9 +34,12 @@ _LAZY = {
 }
 
 __all__ = [
+    "Admin",
+    "AdminError",
     "AgentCards",
     "AgentGraphView",
     "Dashboard",
+    "DashboardControls",
     "Event",
     "FakeClock",
     "History",
@@ -49,6 +55,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .core.admin import Admin, AdminError
     from .core.clock import FakeClock
     from .core.events import Event, InvalidEvent
     from .core.history import History, HistoryError
@@ -57,6 +64,7 @@ if TYPE_CHECKING:
     from .widgets.agent_cards import AgentCards
     from .widgets.agent_graph import AgentGraphView
     from .widgets.dashboard import Dashboard
+    from .widgets.dashboard_controls import DashboardControls
     from .widgets.log_tail import LogTail
     from .widgets.queue_stats import QueueStats
     from .widgets.system_metrics import SystemMetrics
