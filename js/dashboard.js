@@ -32,6 +32,13 @@ export function healthParts(health) {
     const text = history.degraded ? `degraded${history.error ? `: ${history.error}` : ""}` : `${fmtInt(history.written ?? 0)} stored`;
     parts.push(["history", text, history.degraded ? "err" : ""]);
   }
+  const collectors = Object.entries(hl.collectors ?? {});
+  if (collectors.length) parts.push(["collectors", collectors.map(([name, problem]) => `${name}: ${problem}`).join("; "), "warn"]);
+  for (const src of Array.isArray(hl.sources) ? hl.sources : []) {
+    const up = Boolean(src.connected);
+    const what = up ? src.state || "connected" : `${src.state || "disconnected"}${src.last_error ? `: ${src.last_error}` : ""}`;
+    parts.push([src.stream || src.url || "source", what, up ? "" : "err"]);
+  }
   // Contained faults: shown only once one has happened, so a healthy header stays short.
   const faults = [];
   const views = (hl.render_errors ?? 0) + (hl.handler_errors ?? 0);

@@ -43,3 +43,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q -e ".[dev]"
     touch "$stamp"
 fi
+
+# A second kernel environment with ipykernel 6 (the tests cover ipykernel 6 and 7).
+VENV="$VENV" bash scripts/ipykernel6_env.sh

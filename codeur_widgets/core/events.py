@@ -39,6 +39,8 @@ MAX_STRING = 8192
 """Longest string kept whole inside ``data``; longer ones are cut and marked."""
 MAX_NAME = 128
 MAX_ID = 256
+MAX_INT = 2**63
+"""Integers in data must lie within ±2**63 (beyond, JSON readers and the stores lose them)."""
 MAX_DEPTH = 32
 TRUNCATION_MARKER = "…[truncated {n} chars]"
 
@@ -115,7 +117,19 @@ def _check_optional_id(field: str, value: object) -> str | None:
         raise InvalidEvent(field, f"must be a string or None, got {type(value).__name__}")
     if not value or len(value) > MAX_ID:
         raise InvalidEvent(field, f"must be 1 to {MAX_ID} characters")
+    if not value.isascii() and not value.isprintable():
+        raise InvalidEvent(field, "contains non-printable characters")
     return value
+
+
+def _utf8_safe(text: str) -> str:
+    """``text`` with lone surrogates (valid in JSON's ``\ud800`` escapes, invalid in UTF-8)
+    replaced by U+FFFD, so every snapshot holding it can still be sent to the browser."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def parse_ts(value: object, field: str = "ts") -> float:
@@ -127,7 +141,10 @@ def parse_ts(value: object, field: str = "ts") -> float:
     if isinstance(value, bool):
         raise InvalidEvent(field, "must be a number or an ISO-8601 string, got bool")
     if isinstance(value, (int, float)):
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:
+            raise InvalidEvent(field, "is too large for seconds or milliseconds") from None
         if not math.isfinite(ts):
             raise InvalidEvent(field, "must be finite")
         if ts < _MIN_TS:
@@ -165,8 +182,14 @@ def clean_value(value: Any, path: str, depth: int = 0) -> Any:
     """
     t = type(value)
     if t is str:
+        if not value.isascii():
+            value = _utf8_safe(value)
         return value if len(value) <= MAX_STRING else _truncate(value)
-    if t is int or t is bool or value is None:
+    if t is int:
+        if not -MAX_INT <= value <= MAX_INT:
+            raise InvalidEvent(path, f"integers must be within ±2**63 (got {_int_digits(value)})")
+        return value
+    if t is bool or value is None:
         return value
     if t is float:
         if not math.isfinite(value):
@@ -189,8 +212,13 @@ def clean_value(value: Any, path: str, depth: int = 0) -> Any:
     if isinstance(value, float):
         return clean_value(float(value), path, depth)
     if isinstance(value, int):
-        return int(value)
+        return clean_value(int(value), path, depth)
     raise InvalidEvent(path, f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _int_digits(value: int) -> str:
+    # str() of a huge int is itself refused beyond 4,300 digits: describe it by its size.
+    return f"an integer of {value.bit_length()} bits"
 
 
 def clean_data(data: object) -> dict[str, Any]:
@@ -204,12 +232,15 @@ def clean_data(data: object) -> dict[str, Any]:
             if type(key) is not str:
                 break
             if t is str:
-                if len(value) > MAX_STRING:
+                if len(value) > MAX_STRING or not value.isascii():
                     break
             elif t is float:
                 if value != value or value in (math.inf, -math.inf):
                     break
-            elif not (t is int or t is bool or value is None):
+            elif t is int:
+                if not -MAX_INT <= value <= MAX_INT:
+                    break
+            elif not (t is bool or value is None):
                 break
         else:
             return data

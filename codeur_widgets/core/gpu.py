@@ -13,8 +13,9 @@
 Failures while sampling are never swallowed (DESIGN section 10, defect 7: the plan wrapped GPU
 collection in a bare ``except: pass``): each is counted, the latest kept (type and message) for
 :meth:`GpuCollector.health`, and the first of each kind logged on ``codeur_widgets.gpu``. When NVML
-fails mid-run (driver reloaded, GPU lost) the collector is marked degraded, returns the last good
-readings, and re-initialises NVML with exponential backoff.
+fails mid-run (driver reloaded, GPU lost, library unloaded) the collector is marked degraded,
+returns the last good readings for :attr:`GpuCollector.hold` seconds and then none (the GPU rows
+vanish rather than show frozen numbers), and re-initialises NVML with exponential backoff.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class GpuCollector:
         clock: for error timestamps and the re-initialisation backoff.
         retry_initial: seconds before the first NVML re-initialisation after a failure.
         retry_max: longest wait between re-initialisation attempts (the wait doubles).
+        hold: seconds after the last good reading during which a failing collector still returns
+            it; later failures return ``[]``.
 
     Attributes:
         backend: the chosen backend, one of :data:`BACKENDS`.
@@ -88,12 +91,15 @@ class GpuCollector:
         clock: Clock = wall_clock,
         retry_initial: float = 5.0,
         retry_max: float = 300.0,
+        hold: float = 10.0,
     ) -> None:
         if backend != "auto" and backend not in BACKENDS:
             raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {backend!r}")
         self.clock = clock
         self.retry_initial = float(retry_initial)
         self.retry_max = float(retry_max)
+        self.hold = float(hold)
+        self._last_at = 0.0  # clock() of the last good reading
         # One collection at a time: the sampler's worker thread and a direct caller (or
         # shutdown) must not interleave NVML calls on half-updated handle lists.
         self._lock = threading.Lock()
@@ -227,16 +233,32 @@ class GpuCollector:
         with self._lock:
             if self._closed or self.backend == "none":
                 return []
-            if self.backend == "nvml":
-                return self._collect_nvml()
-            return self._collect_gputil()
+            nvml = self.backend == "nvml"
+            readings = self._collect_nvml() if nvml else self._collect_gputil()
+            if self._closed:  # shut down while this call hung: release NVML now
+                self._handles, self._names = [], []
+                self._shutdown_nvml()
+                return []
+            return readings
+
+    def _held(self) -> list[dict[str, Any]]:
+        """The last good readings while they are recent enough to show, else none."""
+        if self._last and self.clock() - self._last_at > self.hold:
+            self._last = []
+        return self._last
+
+    def _good(self, readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self._last = readings
+        self._last_at = self.clock()
+        self._last_ok = True
+        return readings
 
     def _collect_nvml(self) -> list[dict[str, Any]]:
         nv = self._nvml
         assert nv is not None
         # While degraded, re-initialise only when the backoff has elapsed.
         if self.degraded and (self.clock() < self._next_retry or not self._reinit()):
-            return self._last
+            return self._held()
         try:
             readings = []
             for index, (handle, name) in enumerate(zip(self._handles, self._names, strict=True)):
@@ -257,10 +279,8 @@ class GpuCollector:
                 )
         except Exception as exc:
             self._fail(exc, "sample")
-            return self._last
-        self._last = readings
-        self._last_ok = True
-        return readings
+            return self._held()
+        return self._good(readings)
 
     def _optional(self, fn: Any, *args: Any) -> Any:
         """Call an NVML getter; a field the device does not support (MIG, some boards) is None."""
@@ -292,10 +312,8 @@ class GpuCollector:
             ]
         except Exception as exc:
             self._record(exc, "sample")
-            return self._last
-        self._last = readings
-        self._last_ok = True
-        return readings
+            return self._held()
+        return self._good(readings)
 
     # -- state -------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -314,11 +332,18 @@ class GpuCollector:
 
     def shutdown(self) -> None:
         """Release NVML (``nvmlShutdown``); later :meth:`collect` calls return ``[]``.
-        Idempotent."""
-        with self._lock:
-            self._closed = True
+        Idempotent; never waits on a hung collection (that call releases NVML when it returns)."""
+        self._closed = True
+        # A collection hung in NVML holds the lock: never wait on it (a hub's stop() calls this
+        # on the loop). That call releases NVML itself when it returns (see collect()).
+        if not self._lock.acquire(timeout=0.2):
+            log.debug("GPU collection still running; NVML is released when it returns")
+            return
+        try:
             self._handles, self._names = [], []
             self._shutdown_nvml()
+        finally:
+            self._lock.release()
 
     def __repr__(self) -> str:
         state = " degraded" if self.degraded else ""

@@ -12,16 +12,25 @@
 
 Each collector (``cpu``, ``freq``, ``memory``, ``process``, ``gpu``) is isolated: when one
 raises, its error is counted and kept for :meth:`SystemSampler.collectors_health`, its last good
-values stay in the sample, and the others carry on.
+values stay in the sample for :attr:`SystemSampler.stale_after` seconds (then they are cleared, so
+a broken collector never shows frozen numbers as current), and the others carry on.
+
+In :meth:`SystemSampler.collect_async` (what the hub runs) every collector reads in its own
+daemon worker thread, with a deadline: a collector that *hangs* (a stuck ``/proc`` read, NVML
+waiting on a GPU that fell off the bus) is reported as timed out, skipped while its call is still
+stuck (never a second thread for it, so threads cannot pile up), and the loop, the hub and the
+other collectors keep going.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -65,6 +74,14 @@ _SCALARS = (
     "proc_cpu",
 )
 _GPU_NUMBERS = ("load", "mem_used", "mem_total", "temperature")
+# The sample fields each collector provides.
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "cpu": ("cpu", "per_core"),
+    "freq": ("freq_mhz",),
+    "memory": ("mem_percent", "mem_used", "mem_total", "swap_percent"),
+    "process": ("rss", "threads", "proc_cpu"),
+    "gpu": ("gpus",),
+}
 
 
 def _num(value: Any) -> float | None:
@@ -107,14 +124,21 @@ class _Row(NamedTuple):
 class _Health:
     """Error bookkeeping of one collector."""
 
-    __slots__ = ("errors", "last_error", "logged", "name", "ok")
+    __slots__ = ("errors", "last_error", "logged", "name", "ok", "ok_at", "skipped", "timeouts")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.ok = True
         self.errors = 0
+        self.timeouts = 0
+        self.skipped = 0
+        self.ok_at: float | None = None  # hub-clock time of the last good reading
         self.last_error: dict[str, Any] | None = None
         self.logged: set[str] = set()
+
+    def succeeded(self, ts: float) -> None:
+        self.ok = True
+        self.ok_at = ts
 
     def failed(self, exc: BaseException, ts: float) -> None:
         info = describe(exc)
@@ -124,14 +148,97 @@ class _Health:
         if info["type"] not in self.logged:  # once per kind: a broken collector fails every second
             self.logged.add(info["type"])
             log.warning(
-                "system collector %r failed: %s: %s (last good values kept; counted in health)",
+                "system collector %r failed: %s: %s (last good values kept for a while; counted "
+                "in health)",
                 self.name,
                 info["type"],
                 info["message"],
             )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "errors": self.errors, "last_error": self.last_error}
+        return {
+            "ok": self.ok,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "timeouts": self.timeouts,
+            "skipped": self.skipped,
+        }
+
+
+_Job = tuple[Callable[[], Any], "concurrent.futures.Future[Any]"]
+
+
+class _Worker:
+    """One daemon thread that runs one collector's reads, one at a time.
+
+    A collector keeps its thread (psutil's non-blocking ``cpu_percent`` compares with the previous
+    reading *of the same thread*); the thread exits after ``idle_exit`` seconds without work or
+    when :meth:`close` is called, and is started again by the next :meth:`submit`. A daemon
+    thread, not a ``ThreadPoolExecutor``: the executor joins its threads at interpreter exit, and
+    a hung read would then hang the kernel's shutdown.
+    """
+
+    def __init__(self, name: str, idle_exit: float) -> None:
+        self.name = name
+        self.idle_exit = idle_exit
+        self._cond = threading.Condition(threading.Lock())
+        self._jobs: deque[_Job] = deque()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.current: concurrent.futures.Future[Any] | None = None
+        self.started_at = 0.0  # time.monotonic() of the current read's submission
+        self.threads_started = 0
+
+    @property
+    def busy(self) -> bool:
+        """A read is queued or running (possibly stuck)."""
+        current = self.current
+        return current is not None and not current.done()
+
+    @property
+    def alive(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._cond:
+            self._closed = False
+            self._jobs.append((fn, future))
+            self.current = future
+            self.started_at = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name=f"codeur_widgets.system[{self.name}]", daemon=True
+                )
+                self.threads_started += 1
+                self._thread.start()
+            else:
+                self._cond.notify()
+        return future
+
+    def close(self) -> None:
+        """Let the thread exit once its current read (if any) returns."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._jobs and not self._closed:
+                    self._cond.wait(self.idle_exit)
+                if not self._jobs:
+                    self._thread = None  # a later submit() starts a fresh thread
+                    return
+                fn, future = self._jobs.popleft()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # reported through the future, never lost
+                    future.set_exception(exc)
+            # Drop the references now: an idle thread must not keep a closed sampler alive.
+            del fn, future
 
 
 def _pick(n: int, m: int) -> list[int]:
@@ -151,6 +258,10 @@ class SystemSampler(Store):
         window: seconds of history kept (default 15 minutes).
         gpu: the GPU collector; by default a :class:`GpuCollector` is created on first use and
             shut down by :meth:`close`.
+        collector_timeout: seconds :meth:`collect_async` waits for one collector's reading
+            (default ``max(2, 2 * interval)``); :attr:`gpu_timeout` is the GPU's.
+        stale_after: seconds a failing or stuck collector's last good values are still shown
+            (default ``max(10, 5 * interval)``); after that they are cleared (None, no GPU rows).
     """
 
     name = "system"
@@ -162,6 +273,8 @@ class SystemSampler(Store):
         interval: float = 1.0,
         window: float = 900.0,
         gpu: GpuCollector | None = None,
+        collector_timeout: float | None = None,
+        stale_after: float | None = None,
     ) -> None:
         super().__init__(clock)
         if not interval > 0 or not window >= interval:
@@ -169,6 +282,7 @@ class SystemSampler(Store):
         self.interval = float(interval)
         self.window = float(window)
         self._gpu = gpu
+        self._gpu_lock = threading.Lock()
         self._owns_gpu = gpu is None
         # Slack over window/interval: samples arrive a little faster than `interval` when the
         # loop catches up; the time-based trim in apply() is what really bounds the window.
@@ -181,8 +295,15 @@ class SystemSampler(Store):
         self._last: dict[str, Any] = {key: None for key in _SCALARS}
         self._last["per_core"] = []
         self._last["gpus"] = []
-        self._gpu_future: asyncio.Future[list[dict[str, Any]]] | None = None
-        self.gpu_timeout = max(2.0, 2.0 * self.interval)
+        default_timeout = max(2.0, 2.0 * self.interval)
+        self.collector_timeout = (
+            default_timeout if collector_timeout is None else float(collector_timeout)
+        )
+        self.gpu_timeout = self.collector_timeout
+        self.stale_after = max(10.0, 5.0 * self.interval) if stale_after is None else stale_after
+        # One worker thread per collector, created on first use by collect_async().
+        idle_exit = max(30.0, 3.0 * self.interval)
+        self._workers = {name: _Worker(name, idle_exit) for name in COLLECTORS}
         self._snap_version = -1
         self._snap_body: dict[str, Any] = {}
         self._process = psutil.Process()
@@ -193,9 +314,10 @@ class SystemSampler(Store):
     @property
     def gpu(self) -> GpuCollector:
         """The GPU collector (created on first use, so a hub without sampling never loads NVML)."""
-        if self._gpu is None:
-            self._gpu = GpuCollector()
-        return self._gpu
+        with self._gpu_lock:  # the GPU worker thread and a direct collect() may both ask
+            if self._gpu is None:
+                self._gpu = GpuCollector()
+            return self._gpu
 
     def _prime(self) -> None:
         """Take the reference readings that non-blocking ``cpu_percent`` calls compare against.
@@ -259,7 +381,7 @@ class SystemSampler(Store):
             self._health[name].failed(exc, now)  # self._last keeps the last good values
             return
         self._last.update(values)
-        self._health[name].ok = True
+        self._health[name].succeeded(now)
 
     def _host(self, now: float) -> None:
         self._run("cpu", self._read_cpu, now)
@@ -268,6 +390,15 @@ class SystemSampler(Store):
         self._run("process", self._read_process, now)
 
     def _sample(self, now: float) -> dict[str, Any]:
+        # A collector failing (or stuck) for longer than stale_after loses its last good values:
+        # frozen numbers must not pass for current ones (and a lost GPU's rows must go).
+        for name, keys in _FIELDS.items():
+            health = self._health[name]
+            if health.ok:
+                continue
+            if health.ok_at is None or now - health.ok_at > self.stale_after:
+                for key in keys:
+                    self._last[key] = [] if key in ("per_core", "gpus") else None
         sample = {"ts": round(now, 3), **self._last}
         sample["per_core"] = list(sample["per_core"])
         sample["gpus"] = [dict(g) for g in sample["gpus"]]
@@ -288,45 +419,89 @@ class SystemSampler(Store):
             self._run("gpu", lambda: {"gpus": self._read_gpus()}, now)
         return self._sample(now)
 
-    async def collect_async(self) -> dict[str, Any]:
-        """One sample, with a blocking GPU collector run in a worker thread.
+    def _readers(self) -> dict[str, Callable[[], dict[str, Any]]]:
+        return {
+            "cpu": self._read_cpu,
+            "freq": self._read_freq,
+            "memory": self._read_memory,
+            "process": self._read_process,
+            "gpu": lambda: {"gpus": self._read_gpus()},
+        }
 
-        A GPU reading slower than :attr:`gpu_timeout` is recorded as a ``gpu`` error and its last
-        good values are used; while such a call is still running no second one is started.
+    async def collect_async(self) -> dict[str, Any]:
+        """One sample, every collector read in its own worker thread, with a deadline.
+
+        The loop never waits on a collector: a reading slower than :attr:`collector_timeout`
+        (:attr:`gpu_timeout` for the GPU) is recorded as a ``TimeoutError`` of that collector
+        (counted in ``timeouts``) and its last good values are used; while that call is still
+        stuck the collector is skipped (counted in ``skipped``) and no second call is started.
+        The others are read as usual. Never raises (except ``CancelledError``).
         """
-        gpu = self.gpu
-        if not gpu.needs_thread:
-            return self.collect()
-        loop = asyncio.get_running_loop()
         now = self.clock()
-        fut = self._gpu_future
-        fresh = fut is None or fut.done()
-        if fresh:
-            try:
-                fut = loop.run_in_executor(None, self._read_gpus)
-            except RuntimeError as exc:  # the loop's executor is shut down (loop closing)
-                self._health["gpu"].failed(exc, now)
-                fut, fresh = None, False
-            self._gpu_future = fut
-        self._host(now)  # runs while the worker thread reads the GPUs
-        if fresh and fut is not None:
-            try:
-                gpus = await asyncio.wait_for(asyncio.shield(fut), self.gpu_timeout)
-            except asyncio.TimeoutError:
-                self._health["gpu"].failed(
-                    TimeoutError(f"GPU reading took longer than {self.gpu_timeout:g} s"), now
+        pending: dict[str, asyncio.Future[Any]] = {}
+        for name, read in self._readers().items():
+            worker = self._workers[name]
+            if worker.busy:
+                self._health[name].skipped += 1  # still stuck in an earlier call
+                continue
+            pending[name] = asyncio.wrap_future(worker.submit(read))
+        limits = {
+            name: self.gpu_timeout if name == "gpu" else self.collector_timeout for name in pending
+        }
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        waiting = dict(pending)
+        try:
+            while True:
+                elapsed = loop.time() - start
+                waiting = {n: f for n, f in waiting.items() if not f.done() and limits[n] > elapsed}
+                if not waiting:
+                    break
+                wait_s = min(limits[n] for n in waiting) - elapsed
+                await asyncio.wait(waiting.values(), timeout=wait_s)
+        except asyncio.CancelledError:
+            for future in pending.values():
+                future.cancel()
+            raise
+        for name, future in pending.items():
+            health = self._health[name]
+            if not future.done():
+                # Abandon the wrapper (the thread's call goes on; its result is dropped). The
+                # cancelled wrapper also keeps the call from reaching a loop closed meanwhile.
+                future.cancel()
+                limit = self.gpu_timeout if name == "gpu" else self.collector_timeout
+                health.timeouts += 1
+                health.failed(
+                    TimeoutError(f"{name} collector did not answer within {limit:g} s"), now
                 )
-            except Exception as exc:
-                self._health["gpu"].failed(exc, now)
-            else:
-                self._last["gpus"] = gpus
-                self._health["gpu"].ok = True
+                continue
+            exc = future.exception()
+            if exc is not None:
+                health.failed(exc, now)
+                continue
+            values = future.result()
+            if isinstance(values, dict):
+                self._last.update(values)
+                health.succeeded(now)
+            else:  # a bug guard: a reader returns a dict
+                health.failed(TypeError(f"{name} reader returned {type(values).__name__}"), now)
         return self._sample(now)
+
+    def worker_threads(self) -> int:
+        """Collector worker threads alive now (at most one per collector)."""
+        return sum(1 for w in self._workers.values() if w.alive)
 
     def collectors_health(self) -> dict[str, dict[str, Any]]:
         """``{collector: {"ok", "errors", "last_error"}}``; ``gpu`` adds ``backend``,
         ``degraded`` and ``reason`` from the GPU collector."""
         out = {name: h.as_dict() for name, h in self._health.items()}
+        for name, state in out.items():
+            worker = self._workers[name]
+            state["stuck_s"] = (
+                round(time.monotonic() - worker.started_at, 1)
+                if worker.busy and not self._health[name].ok
+                else None
+            )
         gpu_state = out["gpu"]
         if self._gpu is not None:
             inner = self._gpu.health()
@@ -349,6 +524,8 @@ class SystemSampler(Store):
         The sampler stays usable: a later :meth:`collect` creates a fresh collector, so a hub
         may call this on ``stop()`` and start again.
         """
+        for worker in self._workers.values():
+            worker.close()
         if self._owns_gpu and self._gpu is not None:
             gpu, self._gpu = self._gpu, None
             gpu.shutdown()

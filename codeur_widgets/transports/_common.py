@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 __all__ = ["Backoff", "LagStats", "ParsedURL", "mask_url", "parse_url", "scrub"]
 
@@ -122,6 +122,12 @@ def parse_url(url: object, ours: Iterable[str]) -> ParsedURL:
     secrets: list[str] = []
     if password:
         secrets += [password, unquote(password)]
+    # The raw (percent-encoded) form of a secret parameter too: an error text may quote the URL
+    # as written, and parse_qsl() only gives the decoded value.
+    for pair in parts.query.split("&"):
+        raw_key, _, raw_value = pair.partition("=")
+        if unquote_plus(raw_key) in SECRET_PARAMS and raw_value:
+            secrets += [raw_value, unquote(raw_value), unquote_plus(raw_value)]
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key in known:
             params[key] = value

@@ -8,17 +8,18 @@ Time-dependent values (ages, elapsed times, flow decay) are advanced by the brow
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anywidget
+import ipywidgets
 
 from ._bundle import Bundle
 
 if TYPE_CHECKING:
     from ..core.hub import Hub, Watch
 
-__all__ = ["MAX_HZ", "HubWidget", "resolve_hub", "watch_hz"]
+__all__ = ["MAX_HZ", "HubWidget", "close_models", "resolve_hub", "watch_hz"]
 
 MAX_HZ = 10.0
 """Frames per second a widget accepts at most: the comm budget is 10 messages/s per widget."""
@@ -34,6 +35,40 @@ def watch_hz(rate: float) -> float:
 
 
 Frame = dict[str, dict[str, Any]]
+
+
+def _descendants(root: ipywidgets.Widget) -> list[ipywidgets.Widget]:
+    """Every open widget model reachable from ``root``: its layout and style, children, the
+    parts of a bqplot figure, the panels of a composite (through traits and attributes)."""
+    seen: dict[str, ipywidgets.Widget] = {}
+    todo: list[Any] = [root]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (list, tuple)):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, ipywidgets.Widget) and item.comm is not None:
+            if item.model_id in seen:
+                continue
+            seen[item.model_id] = item
+            todo.extend(getattr(item, name, None) for name in item.trait_names() if name != "comm")
+            todo.extend(v for v in vars(item).values() if isinstance(v, ipywidgets.Widget))
+    return list(seen.values())
+
+
+def close_models(root: ipywidgets.Widget, close_root: Callable[[], None]) -> None:
+    """Run ``close_root()`` (the widget's own close), then close every model it had created.
+
+    ipywidgets keeps each model in a registry with an open comm until ``close()``: a widget that
+    closed only itself would leave its Layout, children and bqplot parts behind (a leak per
+    widget displayed, found by tests/reliability/test_leaks.py).
+    """
+    models = _descendants(root)
+    close_root()
+    for model in models:
+        if model is not root:
+            model.close()
 
 
 def resolve_hub(hub: Hub | None) -> Hub:
@@ -130,4 +165,4 @@ class HubWidget(anywidget.AnyWidget):
         if watch is not None:
             self._watch = None
             watch.close()
-        super().close()
+        close_models(self, super().close)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import ipywidgets
 import traitlets
 
-from ._base import Frame, HubWidget, resolve_hub
+from ._base import Frame, HubWidget, close_models, resolve_hub
 from ._bundle import Bundle
 from .agent_cards import AgentCards
 from .agent_graph import AgentGraphView
@@ -40,6 +40,8 @@ HEALTH_KEYS = (
     "render_interrupts",
     "task_restarts",
     "history",
+    "collectors",
+    "sources",
 )
 """The fields of ``hub.health()`` the header shows (the rest can be large or nested)."""
 
@@ -76,10 +78,31 @@ class DashboardHeader(HubWidget):
 
 
 def _brief(key: str, value: Any) -> Any:
-    """The header's part of a health field (history health is reduced to what the line shows)."""
+    """The header's part of a health field: only what its line shows, so it stays small."""
     if key == "history" and isinstance(value, Mapping):
         return {k: value.get(k) for k in ("degraded", "error", "written", "dropped")}
+    if key == "collectors" and isinstance(value, Mapping):
+        # Only the collectors in trouble: "timed out (12 s)", the error type, or GPU degraded.
+        return {name: problem for name, h in value.items() if (problem := _collector_problem(h))}
+    if key == "sources" and isinstance(value, list):
+        return [
+            {k: s.get(k) for k in ("url", "stream", "state", "connected", "last_error")}
+            for s in value
+            if isinstance(s, Mapping)
+        ]
     return value
+
+
+def _collector_problem(health: Any) -> str | None:
+    if not isinstance(health, Mapping):
+        return None
+    if health.get("stuck_s") is not None:
+        return f"timed out ({float(health['stuck_s']):.0f} s)"
+    if health.get("degraded"):
+        return str(health.get("reason") or "degraded")
+    if not health.get("ok", True):
+        return str(health.get("last_error") or "failing")[:120]
+    return None
 
 
 class Dashboard(ipywidgets.GridBox):
@@ -230,4 +253,4 @@ class Dashboard(ipywidgets.GridBox):
         owned, self._owned = getattr(self, "_owned", []), []
         for thing in owned:
             thing.stop()
-        super().close()
+        close_models(self, super().close)

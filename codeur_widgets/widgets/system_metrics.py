@@ -11,7 +11,7 @@ import ipywidgets
 import numpy as np
 import traitlets
 
-from ._base import resolve_hub, watch_hz
+from ._base import close_models, resolve_hub, watch_hz
 from ._bundle import Bundle
 
 if TYPE_CHECKING:
@@ -270,12 +270,7 @@ class SystemMetrics(ipywidgets.VBox):
         for link in getattr(self, "_links", []):
             link.unlink()
         self._links = []
-        for fig in getattr(self, "plots", ipywidgets.Box()).children:
-            _close_figure(fig)
-        if hasattr(self, "plots"):
-            self.plots.close()
-            self.panel.close()
-        super().close()
+        close_models(self, super().close)  # the panel, the plots, every bqplot part
 
 
 def _panel_data(snap: Mapping[str, Any]) -> dict[str, Any]:
@@ -351,14 +346,3 @@ def _figure(
         legend_location=legend,
         layout=ipywidgets.Layout(flex="1 1 300px", min_width="240px", height=f"{height}px"),
     )
-
-
-def _close_figure(fig: Any) -> None:
-    """Close a figure and the marks, scales and axes it owns (they are widgets too)."""
-    for mark in fig.marks:
-        for scale in mark.scales.values():
-            scale.close()
-        mark.close()
-    for axis in fig.axes:
-        axis.close()
-    fig.close()

@@ -25,3 +25,13 @@ test("contained faults appear only once they happened", () => {
   assert.equal(level, "warn");
   assert.match(text, /1 errors, 2 interrupts, 3 task restarts/);
 });
+
+test("collectors in trouble and disconnected sources are shown", () => {
+  const parts = healthParts({
+    collectors: { memory: "timed out (12 s)" },
+    sources: [{ url: "redis://***@host:6379/0", stream: "codeur:events", state: "reconnecting", connected: false, last_error: "Connection refused" }],
+  });
+  const byLabel = Object.fromEntries(parts.map(([label, text, level]) => [label, [text, level]]));
+  assert.deepEqual(byLabel.collectors, ["memory: timed out (12 s)", "warn"]);
+  assert.deepEqual(byLabel["codeur:events"], ["reconnecting: Connection refused", "err"]);
+});
