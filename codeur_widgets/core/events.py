@@ -7,8 +7,9 @@ Validation rules (DESIGN section 4):
 
 * ``topic``: dotted, ``[a-z0-9_.-]{1,128}`` (Codeur's ``event_type``);
 * ``agent``: ``None`` or a printable string of at most 128 characters (Codeur's ``agent_name``);
-* ``data``: a JSON-serialisable dict; strings longer than :data:`MAX_STRING` are truncated with
-  :data:`TRUNCATION_MARKER`, not rejected; nesting deeper than :data:`MAX_DEPTH` is rejected;
+* ``data``: a JSON-serialisable dict; strings longer than :data:`MAX_STRING` are cut to fit it,
+  :data:`TRUNCATION_MARKER` included, not rejected; nesting deeper than :data:`MAX_DEPTH` and
+  integers beyond ±2**63 are rejected;
 * ``ts``: unix seconds; ISO-8601 strings and epoch milliseconds are accepted on input;
 * ``id``, ``trace_id``, ``span_id``: ``None`` or short strings; ``id`` is generated when absent.
 
@@ -170,8 +171,10 @@ def parse_ts(value: object, field: str = "ts") -> float:
 
 
 def _truncate(text: str) -> str:
-    cut = len(text) - MAX_STRING
-    return text[:MAX_STRING] + TRUNCATION_MARKER.format(n=cut)
+    # The result, marker included, fits in MAX_STRING, so truncating again changes nothing (an
+    # event read back from history or Redis equals the one that was stored).
+    keep = MAX_STRING - len(TRUNCATION_MARKER.format(n=len(text)))
+    return text[:keep] + TRUNCATION_MARKER.format(n=len(text) - keep)
 
 
 def clean_value(value: Any, path: str, depth: int = 0) -> Any:

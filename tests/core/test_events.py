@@ -89,9 +89,14 @@ def test_deep_nesting_is_rejected() -> None:
 def test_long_strings_are_truncated_with_a_marker_not_rejected() -> None:
     text = "y" * (MAX_STRING + 500)
     e = Event.create("log", data={"message": text, "nested": {"m": text}})
-    assert e.data["message"].startswith("y" * MAX_STRING)
-    assert e.data["message"].endswith("[truncated 500 chars]")
-    assert e.data["nested"]["m"] == e.data["message"]
+    message = e.data["message"]
+    assert MAX_STRING - 5 < len(message) <= MAX_STRING  # the marker included
+    kept = message.index("…")
+    assert message[:kept] == "y" * kept and kept > MAX_STRING - 40
+    assert message.endswith(f"[truncated {len(text) - kept} chars]")
+    assert e.data["nested"]["m"] == message
+    again = Event.create("log", data={"message": message})
+    assert again.data["message"] == message  # truncation is idempotent
 
 
 def test_flat_valid_data_is_not_copied() -> None:
