@@ -130,8 +130,10 @@ def test_a_hanging_and_a_raising_collector_are_contained_and_reported() -> None:
             # Samples kept coming (the others' values), and the loop was never blocked.
             assert sampler.version - versions >= 5
             assert sampler.latest is not None and sampler.latest["rss"] is not None
-            assert len([f for f in frames if f >= t0]) >= stuck_for * 5, "frames kept coming"
-            assert health["loop_lag_ms"] < 500, health["loop_lag_ms"]
+            # Margins for a loaded CI machine: a collector blocking the loop would stop frames
+            # altogether and make the lag at least the 30 s the hang lasts.
+            assert len([f for f in frames if f >= t0]) >= stuck_for * 2, "frames kept coming"
+            assert health["loop_lag_ms"] < 1500, health["loop_lag_ms"]
             # Past stale_after the frozen memory numbers are cleared, not shown as current.
             await until(
                 lambda: sampler.latest is not None and sampler.latest["mem_percent"] is None,
