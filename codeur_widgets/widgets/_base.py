@@ -19,7 +19,7 @@ from ._bundle import Bundle
 if TYPE_CHECKING:
     from ..core.hub import Hub, Watch
 
-__all__ = ["MAX_HZ", "HubWidget", "close_models", "resolve_hub", "watch_hz"]
+__all__ = ["MAX_HZ", "HubWidget", "close_models", "resolve_hub", "swap_watch", "watch_hz"]
 
 MAX_HZ = 10.0
 """Frames per second a widget accepts at most: the comm budget is 10 messages/s per widget."""
@@ -55,6 +55,19 @@ def _descendants(root: ipywidgets.Widget) -> list[ipywidgets.Widget]:
             todo.extend(getattr(item, name, None) for name in item.trait_names() if name != "comm")
             todo.extend(v for v in vars(item).values() if isinstance(v, ipywidgets.Widget))
     return list(seen.values())
+
+
+def swap_watch(
+    widget: Any, old: Watch | None, hub: Hub, stores: tuple[str, ...], max_hz: float
+) -> Watch:
+    """Move ``widget``'s registration from ``old`` to ``hub`` (keeping its pause); the new watch
+    calls ``widget._on_frame``. Raises if the widget is closed (``old`` is None)."""
+    if old is None:
+        raise RuntimeError(f"{type(widget).__name__} is closed")
+    old.close()
+    new = hub.watch(stores, widget._on_frame, max_hz=watch_hz(max_hz))
+    new.paused = old.paused
+    return new
 
 
 def close_models(root: ipywidgets.Widget, close_root: Callable[[], None]) -> None:
@@ -127,16 +140,11 @@ class HubWidget(anywidget.AnyWidget):
         The new state is sent at once (one message): a rebuilt hub is never started, so its
         render tick would never run. Pausing carries over.
         """
-        if self._watch is None:
-            raise RuntimeError(f"{type(self).__name__} is closed")
         if hub is self._hub:
             return
-        paused = self._watch.paused
-        self._watch.close()
+        self._watch = swap_watch(self, self._watch, hub, self._stores, self._max_hz)
         self._hub = hub
-        self._watch = hub.watch(self._stores, self._on_frame, max_hz=watch_hz(self._max_hz))
         self._on_frame({name: hub.stores[name].snapshot() for name in self._stores})
-        self._watch.paused = paused
 
     def _state(
         self, frame: Frame, traits: Mapping[str, Any], *, initial: bool = False

@@ -11,7 +11,7 @@ import ipywidgets
 import numpy as np
 import traitlets
 
-from ._base import close_models, resolve_hub, watch_hz
+from ._base import close_models, resolve_hub, swap_watch, watch_hz
 from ._bundle import Bundle
 
 if TYPE_CHECKING:
@@ -172,17 +172,12 @@ class SystemMetrics(ipywidgets.VBox):
 
     def rebind(self, hub: Hub) -> None:
         """Plot ``hub`` from now on (a past state rebuilt from history, or live again)."""
-        if self._watch is None:
-            raise RuntimeError("SystemMetrics is closed")
         if hub is self._hub:
             return
-        paused = self._watch.paused
-        self._watch.close()
+        self._watch = swap_watch(self, self._watch, hub, ("system",), MAX_HZ)
         self._hub = hub
         self._snapshot = hub.stores["system"].snapshot()
         self._draw()
-        self._watch = hub.watch(("system",), self._on_frame, max_hz=watch_hz(MAX_HZ))
-        self._watch.paused = paused
 
     @traitlets.observe("window")
     def _window_changed(self, change: Any) -> None:
