@@ -470,3 +470,20 @@ def test_empty_snapshot() -> None:
     json.dumps(snap, allow_nan=False)
     assert snap["wait"] == {"count": 0, "mean": None, "p50": None, "p95": None}
     assert snap["throughput"]["values"] == [0] * 60
+
+
+def test_the_memory_of_finished_jobs_is_bounded_and_keeps_the_newest() -> None:
+    q, clock = make(finished_memory=1_000)
+    for i in range(30_000):
+        q.apply(ev("job.completed", clock(), job_id=f"j{i}", success=True))
+    assert len(q._finished) <= 1_000
+    # The newest half is always remembered: a repeated completion there counts once.
+    for i in range(29_500, 30_000):
+        q.apply(ev("job.completed", clock(), job_id=f"j{i}", success=True))
+    assert (q.completed, q.duplicates) == (30_000, 500)
+
+
+def test_finished_memory_is_validated() -> None:
+    for bad in (0, 1, True, "10"):
+        with pytest.raises(ValueError, match="finished_memory"):
+            QueueStats(finished_memory=bad)  # type: ignore[arg-type]
