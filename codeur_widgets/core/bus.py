@@ -183,8 +183,8 @@ class ThreadInbox:
     """A bounded, thread-safe buffer of events published from threads other than the loop's.
 
     ``put`` never waits on the loop: it appends under a short lock (drop-oldest when full, counted)
-    and asks for a wake-up only when none is pending, so the loop gets one
-    ``call_soon_threadsafe`` per batch, never one per event.
+    and asks for a wake-up only when none is pending (the hub's :class:`~.waker.LoopWaker` then
+    schedules one drain per batch, never one per event, and the publisher makes no syscall).
     """
 
     def __init__(self, capacity: int, wake: Callable[[], None]) -> None:
@@ -215,12 +215,12 @@ class ThreadInbox:
         with self._lock:
             items = self._items
             if len(items) <= limit:
-                batch = list(items)
-                items.clear()
+                # Swap, then copy outside the lock: a publishing thread never waits for a copy.
+                self._items = deque()
                 self._wake_pending = False
             else:
-                batch = [items.popleft() for _ in range(limit)]
-            return batch
+                return [items.popleft() for _ in range(limit)]
+        return list(items)
 
     def wake_failed(self) -> None:
         """The wake-up could not be scheduled (no loop): allow the next put to try again."""

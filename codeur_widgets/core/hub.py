@@ -42,6 +42,7 @@ from .queue import QueueStats
 from .registry import AgentRegistry
 from .store import Store
 from .system import SystemSampler
+from .waker import LoopWaker
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -195,6 +196,7 @@ class Hub:
 
         self.sources: list[Source] = [self._open_source(s) for s in sources]
         self._inbox = ThreadInbox(thread_buffer, self._wake_from_thread)
+        self._waker: LoopWaker | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -340,14 +342,15 @@ class Hub:
         )
 
     def _wake_from_thread(self) -> None:
-        loop = self._loop
-        if loop is None:
+        # Runs in the publishing thread: no syscall here (see core/waker.py), just a poke.
+        waker = self._waker
+        if waker is None or self._loop is None:
             self._inbox.wake_failed()  # drained when the hub starts, or by flush()
             return
-        try:
-            loop.call_soon_threadsafe(self._drain_inbox)
-        except RuntimeError:  # the loop is closed
-            self._inbox.wake_failed()
+        waker.poke()
+
+    def _has_buffered(self) -> bool:
+        return bool(self._inbox._items)
 
     def _drain_inbox(self) -> None:
         batch = self._inbox.take(DRAIN_BATCH)
@@ -489,6 +492,7 @@ class Hub:
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self.flush()
+        self._waker = LoopWaker(loop, self._has_buffered, self._drain_inbox).start()
         self._spawn(self._render_loop, "render")
         self._spawn(self._housekeeping_loop, "housekeeping")
         if self.collect_system:
@@ -523,6 +527,9 @@ class Hub:
         tasks, self._tasks = self._tasks, set()
         for task in tasks:
             task.cancel()
+        waker, self._waker = self._waker, None
+        if waker is not None:
+            waker.stop()
         self._stopping |= tasks
         for source in self.sources:
             source.stop()
