@@ -47,8 +47,9 @@ notebooks: setup
 unit: setup
 	$(PY) -m pytest tests/core tests/widgets -q
 
+## Benchmarks and budgets (exit 1 if one is broken); e.g. make bench BENCH_ARGS="--quick --only comm".
 bench: setup
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) js/node_modules codeur_widgets/static/*.js artifacts

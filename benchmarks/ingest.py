@@ -129,3 +129,51 @@ def plan_mixed_rate(n: int = 3_000) -> float:
         return elapsed
 
     return _best_rate(lambda: asyncio.run(run_async()), n, repeats=1)
+
+
+PLAN_RATIO = 20.0
+"""Issue 5: the hub ingests at least 20× the plan's rate on the same stream."""
+PUBLISH_RATE = 100_000.0
+PUBLISH_MANY_RATE = 200_000.0
+
+
+def run(ctx: Any) -> Any:
+    """Section 1: ingest throughput, side by side with the plan's literal reading."""
+    from ._report import Section, fmt_rate
+
+    n = 30_000 if ctx.quick else 100_000
+    section = Section("ingest", "1. Ingest (events/s, best of 3, same run)")
+    publish = hub_publish_rate(n)
+    many = hub_publish_many_rate(n)
+    flows = hub_flow_rate(n)
+    plan_flows = plan_flow_rate()
+    plan_mixed = plan_mixed_rate()
+    t = section.table("path", "events/s", "ratio")
+    t.add("mixed stream: Hub.publish", fmt_rate(publish), f"{publish / plan_mixed:,.0f}× plan")
+    t.add("mixed stream: Hub.publish_many", fmt_rate(many), f"{many / plan_mixed:,.0f}× plan")
+    t.add("mixed stream: plan (literal reading)", fmt_rate(plan_mixed), "1×")
+    t.add("flows only: Hub.publish", fmt_rate(flows), f"{flows / plan_flows:,.0f}× plan")
+    t.add("flows only: plan FlowTracker", fmt_rate(plan_flows), "1×")
+    ratio = min(publish, many) / plan_mixed
+    section.budget(
+        "ingest: ratio to the plan (mixed stream)",
+        f">= {PLAN_RATIO:.0f}×",
+        f"{ratio:,.0f}×",
+        ratio >= PLAN_RATIO,
+    )
+    section.budget(
+        "ingest: Hub.publish", f">= {fmt_rate(PUBLISH_RATE)}/s", f"{fmt_rate(publish)}/s",
+        publish >= PUBLISH_RATE,
+    )  # fmt: skip
+    section.budget(
+        "ingest: Hub.publish_many", f">= {fmt_rate(PUBLISH_MANY_RATE)}/s", f"{fmt_rate(many)}/s",
+        many >= PUBLISH_MANY_RATE,
+    )  # fmt: skip
+    section.data.update(
+        publish=publish,
+        publish_many=many,
+        flows=flows,
+        plan_flows=plan_flows,
+        plan_mixed=plan_mixed,
+    )
+    return section

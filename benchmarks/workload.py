@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 AGENTS = ["request_planner", "code_planner", "coding_agent", "rag_service", "git_operations"]
@@ -47,3 +48,28 @@ def mixed_stream(n: int, seed: int = 1) -> list[Item]:
 def flow_stream(n: int, seed: int = 1) -> list[tuple[str, str, str]]:
     rng = random.Random(seed)
     return [rng.choice(FLOWS) for _ in range(n)]
+
+
+def mixed_events(seed: int = 1, first_job: int = 0) -> Iterator[dict[str, Any]]:
+    """An endless :func:`mixed_stream` as ``publish_many`` dicts, jobs numbered from ``first_job``
+    (built on the fly, so a long run holds no pre-built stream in memory)."""
+    rng = random.Random(seed)
+    job = first_job
+    while True:
+        job += 1
+        job_id = f"job-{job}"
+        agent = rng.choice(AGENTS)
+        source, target, kind = rng.choice(FLOWS)
+        for topic, who, data in (
+            ("job.enqueued", None, {"job_id": job_id, "kind": "code_generation"}),
+            ("agent.status", agent, {"status": "active"}),
+            ("agent.task.started", agent, {"task": f"Work on {job_id}", "job_id": job_id}),
+            ("job.started", agent, {"job_id": job_id}),
+            ("agent.message", source, {"target": target, "kind": kind}),
+            ("agent.tokens", agent, {"prompt": 800, "completion": 200, "cost_usd": 0.004}),
+            ("log", agent, {"level": "INFO", "message": f"{agent} handled {job_id}"}),
+            ("agent.message", target, {"target": source, "kind": "reply"}),
+            ("agent.task.completed", agent, {"duration": rng.uniform(0.5, 5.0)}),
+            ("job.completed", agent, {"job_id": job_id, "success": True}),
+        ):
+            yield {"topic": topic, "agent": who, "data": data}

@@ -1,6 +1,7 @@
 // LogTail: the newest log lines with level colours, filters and pause/resume.
-// Model traits: lines (newest <= limit matching lines, oldest first), total, dropped, capacity,
-// error (bad regex), and the filters the user edits here: level, source, text, regex, follow.
+// Model traits: tail (how the lines shown change: {n, reset, lines, keep}: the whole window when
+// `reset`, else lines to append, keeping the last `keep`), total, dropped, capacity, error (bad
+// regex), and the filters the user edits here: level, source, text, regex, follow.
 // Filtering runs in Python over the whole buffer; the DOM never holds more than `limit` rows and
 // is updated incrementally (drop from the top, append at the bottom).
 import { debounce, h, setAttr, setOptions, setText, style } from "./lib/dom.js";
@@ -31,6 +32,40 @@ const CSS = `
 .cw-log-empty { color: var(--cw-fg2); padding: 8px 4px; }
 .cw-log-new { color: var(--cw-accent); font-size: var(--cw-size-small); }
 `;
+
+/** The window (lines, oldest first) after one `tail` message applied to `shown`. */
+export function applyTail(shown, tail) {
+  const lines = Array.isArray(tail?.lines) ? tail.lines : [];
+  if (!tail || tail.reset || !Array.isArray(shown)) return lines;
+  const merged = shown.concat(lines);
+  const keep = Number.isInteger(tail.keep) && tail.keep >= 0 ? tail.keep : merged.length;
+  return merged.slice(Math.max(0, merged.length - keep));
+}
+
+// The window each `tail` message leads to, shared by every view of a model (and kept up to date
+// by `initialize` while none is shown), so a view opened later starts from the current lines.
+// Keyed by the message object: the model replaces it on every message, so old ones are dropped.
+const windows = new WeakMap();
+
+/** A tracker of one listener's last `tail`: `current()` gives the window for the model's tail. */
+export function tailTracker(model, store = windows) {
+  let last = null;
+  return {
+    current() {
+      const tail = model.get("tail");
+      if (!tail || typeof tail !== "object") return [];
+      let shown = store.get(tail);
+      if (shown === undefined) {
+        // An append applies to the window of the message before it; a tracker that has not seen
+        // one (created after it) has only this message: an append alone is then the best known.
+        shown = applyTail(last !== null && last !== tail ? store.get(last) : undefined, tail);
+        store.set(tail, shown);
+      }
+      last = tail;
+      return shown;
+    },
+  };
+}
 
 function makeRow(line) {
   const level = String(line.level ?? "INFO").toUpperCase();
@@ -107,8 +142,10 @@ function render({ model, el }) {
   regex.addEventListener("change", () => save("regex", regex.checked));
   pause.addEventListener("click", () => save("follow", !model.get("follow")));
 
+  const tracker = tailTracker(model);
+
   function updateLines() {
-    const lines = model.get("lines") ?? [];
+    const lines = tracker.current();
     const atBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 24;
     const d = diffLines(seqs, lines);
     if (d.reset) {
@@ -160,7 +197,7 @@ function render({ model, el }) {
 
   const updateHeight = () => root.style.setProperty("--cw-log-height", `${model.get("height") || 320}px`);
 
-  model.on("change:lines", updateLines);
+  model.on("change:tail", updateLines);
   model.on("change:total change:dropped change:follow", updateCounts);
   model.on("change:level change:source change:text change:regex", updateFilters);
   model.on("change:error", updateError);
@@ -171,7 +208,7 @@ function render({ model, el }) {
 
   return () => {
     sendText.cancel();
-    model.off("change:lines", updateLines);
+    model.off("change:tail", updateLines);
     model.off("change:total change:dropped change:follow", updateCounts);
     model.off("change:level change:source change:text change:regex", updateFilters);
     model.off("change:error", updateError);
@@ -179,4 +216,14 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+function initialize({ model }) {
+  // Applies every message while the model lives, shown or not (the views' trackers then find
+  // the window ready); the first state is a whole window.
+  const tracker = tailTracker(model);
+  tracker.current();
+  const apply = () => tracker.current();
+  model.on("change:tail", apply);
+  return () => model.off("change:tail", apply);
+}
+
+export default { initialize, render };

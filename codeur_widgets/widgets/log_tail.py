@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import traitlets
@@ -22,8 +22,14 @@ class LogTail(HubWidget):
     The filter traits (``level``: minimum level or ``""``; ``source``: exact source or ``""``;
     ``text``: substring, or a regular expression when ``regex``) are edited in the browser and
     applied here by ``hub.logs`` over the whole buffer; only the newest ``limit`` (≤ 200) matching
-    lines are sent, cut to stay under 64 KB. While ``follow`` is false (paused) the lines on screen
+    lines are shown, cut to stay under 64 KB. While ``follow`` is false (paused) the lines on screen
     stay as they are and only the counters move.
+
+    ``lines`` holds the lines shown. The browser receives them through ``tail``: while following,
+    a frame carries only the lines that are new since the previous one (an append: ``reset``
+    false, the new ``lines``, and ``keep``, the window's length after appending); a new filter, a
+    gap or a first view gets the whole window (``reset`` true). So a steady trickle of log lines
+    costs a few hundred bytes a frame instead of the whole window.
 
     ``LogTail(hub)``; ``LogTail()`` watches :func:`codeur_widgets.default_hub`.
     """
@@ -32,7 +38,10 @@ class LogTail(HubWidget):
     _stores = ("logs",)
 
     lines: traitlets.List[dict[str, Any]] = traitlets.List(
-        help="newest matching lines, oldest first"
+        help="newest matching lines, oldest first (reaches the browser through `tail`)"
+    )
+    tail = traitlets.Dict(
+        help="the browser's update of `lines`: {n, reset, lines, keep} (append or whole window)"
     ).tag(sync=True)
     total = traitlets.Int(0, help="lines ever received").tag(sync=True)
     dropped = traitlets.Int(0, help="lines rotated out of the buffer").tag(sync=True)
@@ -53,6 +62,11 @@ class LogTail(HubWidget):
     limit = traitlets.Int(MAX_LINES, help=f"lines to show (1 to {MAX_LINES})").tag(sync=True)
     height = traitlets.Int(320, help="height of the line area in pixels").tag(sync=True)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._tail_n = 0  # numbers `tail` messages: each one is a change the browser applies
+        self._framing = False  # in a render tick's frame: appends allowed
+        super().__init__(*args, **kwargs)
+
     @traitlets.validate("limit")
     def _valid_limit(self, proposal: Any) -> int:
         return max(1, min(MAX_LINES, int(proposal["value"])))
@@ -67,7 +81,70 @@ class LogTail(HubWidget):
             "capacity": logs["capacity"],
         }
         if initial or self._trait(traits, "follow"):
-            state.update(self._query(logs, traits))
+            query = self._query(logs, traits)
+            window = query.pop("lines")
+            state.update(query)
+            if initial:
+                state.update(lines=window, tail=self._tail(window, reset=True))
+            elif window != self.lines:
+                appended = self._appended(self.lines, window) if self._framing else None
+                if appended is None:
+                    state["tail"] = self._tail(window, reset=True)
+                else:
+                    state["tail"] = self._tail(appended, keep=len(window))
+                state["lines"] = window
+        return state
+
+    def _tail(
+        self, lines: list[dict[str, Any]], *, reset: bool = False, keep: int = 0
+    ) -> dict[str, Any]:
+        self._tail_n += 1
+        if reset:
+            return {"n": self._tail_n, "reset": True, "lines": lines, "keep": len(lines)}
+        return {"n": self._tail_n, "reset": False, "lines": lines, "keep": keep}
+
+    @staticmethod
+    def _appended(
+        shown: list[dict[str, Any]], window: list[dict[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        """The lines to append to ``shown`` so that its last ``len(window)`` lines are
+        ``window``, or None when ``window`` does not continue ``shown`` (a new filter, a gap,
+        another hub) or nothing of ``shown`` would be kept (the whole window is new)."""
+        if not shown or not window:
+            return None
+        last = shown[-1].get("seq")
+        if not isinstance(last, int):
+            return None
+        i = len(window)
+        while i > 0 and _seq(window[i - 1]) > last:
+            i -= 1
+        if i == 0 or i == len(window):
+            return None
+        # the kept part must be the end of what is shown, line for line
+        if shown[-i:] != window[:i]:
+            return None
+        return window[i:]
+
+    def _on_frame(self, frame: Frame) -> None:
+        self._framing = True
+        try:
+            super()._on_frame(frame)
+        finally:
+            self._framing = False
+
+    def get_state(
+        self, key: str | Iterable[str] | None = None, drop_defaults: bool = False
+    ) -> dict[str, Any]:
+        """The synced state; the whole of it (a new or reloaded page) carries the whole window,
+        never an append meant for a page that already had the lines before it."""
+        state: dict[str, Any] = super().get_state(key, drop_defaults=drop_defaults)
+        if key is None:
+            state["tail"] = {
+                "n": self._tail_n,
+                "reset": True,
+                "lines": list(self.lines),
+                "keep": len(self.lines),
+            }
         return state
 
     def _query(self, logs: Mapping[str, Any], traits: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,3 +175,8 @@ class LogTail(HubWidget):
         with self.hold_sync():
             for name, value in self._state({"logs": logs}, {}).items():
                 setattr(self, name, value)
+
+
+def _seq(line: Mapping[str, Any]) -> int:
+    seq = line.get("seq")
+    return seq if isinstance(seq, int) else -1
