@@ -26,7 +26,7 @@ import os, tempfile
 from codeur_widgets import Dashboard
 
 history = os.path.join(tempfile.mkdtemp(), "runs.sqlite")
-dash = Dashboard.demo(seed=11, jobs_per_minute=120, concurrency=3, time_scale=30, history=history)
+dash = Dashboard.demo(seed=11, jobs_per_minute=60, concurrency=3, time_scale=10, history=history)
 dash
 """.strip()
 
