@@ -211,7 +211,7 @@ def test_time_range_and_admin_controls(lab: LabServer, tall_page: Page) -> None:
         lines = poll(
             page,
             lambda: controls(page)["adminLines"],
-            lambda ls: any("forget git_operations" in line for line in ls),
+            lambda ls: any(line.endswith("snapshot (by dashboard)") for line in ls),  # the last
             timeout_s=10,
         )
         joined = "\n".join(lines)
