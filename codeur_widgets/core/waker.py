@@ -57,10 +57,14 @@ class LoopWaker:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Ask the thread to end (it does within :data:`POLL_INTERVAL`); never blocks."""
+    def stop(self, wait: float = 0.5) -> None:
+        """End the thread, waiting at most ``wait`` seconds (it ends within
+        :data:`POLL_INTERVAL`: it never waits on the loop), so that a stopped hub is not kept
+        alive by its waker."""
         self._stopping = True
         self._unpark.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(wait)
 
     @property
     def alive(self) -> bool:
