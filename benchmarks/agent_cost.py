@@ -169,9 +169,8 @@ def run(ctx: Any) -> Section:
             else:
                 section.data[f"{mode}_waiting"] = {"p50": p50, "p99": p99, "max_us": top}
     section.notes.append(
-        "a call that wakes the loop writes to its self-pipe (loop.call_soon_threadsafe): the "
-        "socket send releases the GIL, and getting it back from a loop thread that is busy in "
-        "Python takes up to the switch interval"
+        "the agent's call only appends to the hub's buffer: the hub's waker thread, not the "
+        "agent, wakes the loop (loop.call_soon_threadsafe, whose self-pipe send releases the GIL)"
     )
     section.notes.append(
         f"the GIL switch interval is {sys.getswitchinterval() * 1000:.0f} ms: under 'busy' a call "
