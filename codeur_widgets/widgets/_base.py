@@ -19,7 +19,15 @@ from ._bundle import Bundle
 if TYPE_CHECKING:
     from ..core.hub import Hub, Watch
 
-__all__ = ["MAX_HZ", "HubWidget", "close_models", "resolve_hub", "swap_watch", "watch_hz"]
+__all__ = [
+    "MAX_HZ",
+    "HubWidget",
+    "WatchedView",
+    "close_models",
+    "resolve_hub",
+    "swap_watch",
+    "watch_hz",
+]
 
 MAX_HZ = 10.0
 """Frames per second a widget accepts at most: the comm budget is 10 messages/s per widget."""
@@ -93,7 +101,28 @@ def resolve_hub(hub: Hub | None) -> Hub:
     return default_hub()
 
 
-class HubWidget(anywidget.AnyWidget):
+class WatchedView:
+    """``closed`` and ``paused`` for a widget fed by one :class:`Watch` held in ``_watch``."""
+
+    _watch: Watch | None
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has detached the widget from its hub."""
+        return self._watch is None
+
+    @property
+    def paused(self) -> bool:
+        """While true the widget keeps its last frame (the hub goes on ingesting)."""
+        return self._watch is not None and self._watch.paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        if self._watch is not None:
+            self._watch.paused = bool(value)
+
+
+class HubWidget(WatchedView, anywidget.AnyWidget):
     """An anywidget fed by exactly one :meth:`Hub.watch` registration.
 
     Subclasses set ``_esm = Bundle("<module name>")``, ``_stores`` (the store names to watch) and
@@ -118,21 +147,6 @@ class HubWidget(anywidget.AnyWidget):
     def hub(self) -> Hub:
         """The hub this widget watches."""
         return self._hub
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has detached the widget from its hub."""
-        return self._watch is None
-
-    @property
-    def paused(self) -> bool:
-        """While true the widget keeps its last frame (the hub goes on ingesting)."""
-        return self._watch is not None and self._watch.paused
-
-    @paused.setter
-    def paused(self, value: bool) -> None:
-        if self._watch is not None:
-            self._watch.paused = bool(value)
 
     def rebind(self, hub: Hub) -> None:
         """Show ``hub`` from now on, e.g. a past state rebuilt from history, or live again.

@@ -11,7 +11,7 @@ import ipywidgets
 import numpy as np
 import traitlets
 
-from ._base import close_models, resolve_hub, swap_watch, watch_hz
+from ._base import WatchedView, close_models, resolve_hub, swap_watch, watch_hz
 from ._bundle import Bundle
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class _SystemPanel(anywidget.AnyWidget):
     window = traitlets.Int(300, help="seconds of history plotted").tag(sync=True)
 
 
-class SystemMetrics(ipywidgets.VBox):
+class SystemMetrics(WatchedView, ipywidgets.VBox):
     """CPU total and per core, memory, the kernel process's RSS and threads, and GPU load, memory
     and temperature (only when GPUs exist), over a selectable window (1, 5 or 15 minutes), with
     the current values as numbers above the plots.
@@ -149,26 +149,11 @@ class SystemMetrics(ipywidgets.VBox):
         """The hub this widget watches."""
         return self._hub
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has detached the widget from its hub."""
-        return self._watch is None
-
     def _on_frame(self, frame: dict[str, dict[str, Any]]) -> None:
         if self._watch is None:
             return
         self._snapshot = frame["system"]
         self._draw()
-
-    @property
-    def paused(self) -> bool:
-        """While true the plots keep their last frame (the hub goes on ingesting)."""
-        return self._watch is not None and self._watch.paused
-
-    @paused.setter
-    def paused(self, value: bool) -> None:
-        if self._watch is not None:
-            self._watch.paused = bool(value)
 
     def rebind(self, hub: Hub) -> None:
         """Plot ``hub`` from now on (a past state rebuilt from history, or live again)."""
