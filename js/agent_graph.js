@@ -1,27 +1,30 @@
 // AgentGraphView: who talks to whom, drawn by cytoscape.js (bundled).
-// Model traits: topology (the `graph` snapshot; changes rarely), flows (the `flows` snapshot; per
-// frame, small), nodes (agent name -> {status, stale}), selected (node id, synced both ways),
-// height (px).
+// Model traits: topology (the `graph` snapshot, edges as compact rows; changes rarely), flows
+// (per frame: parallel arrays indexed like the topology's edge rows), nodes (agent name ->
+// {status, stale}), selected (node id, synced both ways), height (px).
 // Topology changes are applied as diffs with the given positions (preset layout): nothing is ever
 // re-laid out. Between frames the browser decays each edge's intensity with the snapshot's
 // half-life and animates active edges (marching dashes), so an idle graph needs no messages.
+// Per frame and per animation step only the active edges are visited (not every edge), and with
+// many of them the animation steps at 15 fps, so 1,000 animated edges stay smooth.
 import cytoscape from "cytoscape";
 import { clockOffset, hubTime } from "./lib/clock.js";
 import { h, setText, style } from "./lib/dom.js";
 import {
   ACTIVE_THRESHOLD,
+  BASE_WIDTH,
   MAX_WIDTH,
-  anyActive,
   dashSpeed,
+  decay,
+  decodeFlows,
   diffTopology,
-  edgeId,
   edgeLabel,
-  edgeStates,
   edgeWidth,
   prettyEdge,
   roleColour,
   statsLine,
 } from "./lib/flows.js";
+import { decodeTopology, frameInterval } from "./lib/graph.js";
 import { fmtRate } from "./lib/format.js";
 import { THEME_CSS } from "./lib/theme.js";
 
@@ -133,7 +136,7 @@ function nodeElement(n) {
 function edgeElement(e) {
   return {
     group: "edges",
-    data: { id: edgeId(e), source: String(e.source), target: String(e.target), type: e.type ?? "", width: 1.5, label: "" },
+    data: { id: e.id, source: e.source, target: e.target, type: e.type ?? "", width: BASE_WIDTH, label: "" },
   };
 }
 
@@ -165,13 +168,31 @@ function render({ model, el }) {
   });
 
   let shown = { nodes: new Map(), edges: new Map() };
-  let states = new Map();
+  let states = new Map(); // edge id -> {intensity, rate, lastMinute} at the last frame's now
+  let active = []; // [{id, ele, intensity, ...}]: the edges the last flows frame lists
+  let animated = new Set(); // ids of the edges drawn active (or wider than idle) right now
+  let labelled = new Set(); // ids of the edges with a rate label
+  let busiestId = "";
+  let flowNow = 0;
+  let halfLife = 2;
   let offset = 0;
   let fitted = false;
   let raf = 0;
   let destroyed = false;
   let lastFrame = 0;
   const dashOffset = new Map();
+  // Edge ids of the topology's rows (the index space of the flows' `edges`), decoded once per
+  // topology object: flows may arrive before or after their topology's change event.
+  let idsFor = null;
+  let edgeIds = [];
+  function topologyIds() {
+    const topo = model.get("topology") ?? {};
+    if (topo !== idsFor) {
+      idsFor = topo;
+      edgeIds = decodeTopology(topo).ids;
+    }
+    return edgeIds;
+  }
 
   let colours = FALLBACKS;
   let restyle = 0;
@@ -189,7 +210,7 @@ function render({ model, el }) {
   }
 
   function applyTopology() {
-    const topo = model.get("topology") ?? {};
+    const topo = decodeTopology(model.get("topology") ?? {});
     const d = diffTopology(shown, topo);
     let outside = false;
     const ext = cy.extent();
@@ -206,16 +227,16 @@ function render({ model, el }) {
         ele.data({ label: String(n.label ?? n.id), role: n.role ?? "", color: roleColour(n.role) });
       }
       for (const e of [...d.addEdges, ...d.updateEdges]) {
-        const id = edgeId(e);
-        if (cy.getElementById(id).nonempty()) {
-          cy.getElementById(id).data("type", e.type ?? "");
-        } else if (cy.getElementById(String(e.source)).nonempty() && cy.getElementById(String(e.target)).nonempty()) {
+        const ele = cy.getElementById(e.id);
+        if (ele.nonempty()) {
+          ele.data("type", e.type ?? "");
+        } else if (cy.getElementById(e.source).nonempty() && cy.getElementById(e.target).nonempty()) {
           cy.add(edgeElement(e));
         }
       }
     });
     shown = { nodes: d.nodes, edges: d.edges };
-    legendFor(topo.nodes ?? []);
+    legendFor(topo.nodes);
     // Positions are never changed; only the viewport follows when a new node lands off-screen.
     if (!fitted || (outside && d.addNodes.length)) fit();
     applyFlows();
@@ -243,7 +264,10 @@ function render({ model, el }) {
   function applyFlows() {
     const flows = model.get("flows") ?? {};
     offset = clockOffset(flows.now);
-    states = edgeStates(flows, flows.now ?? 0);
+    flowNow = flows.now ?? 0;
+    halfLife = flows.half_life ?? 2;
+    active = decodeFlows(flows, topologyIds());
+    states = new Map(active.map((f) => [f.id, f]));
     const busiest = flows.stats?.busiest_edge ?? "";
     const nodes = { ...(flows.nodes ?? {}), ...(model.get("nodes") ?? {}) };
     cy.batch(() => {
@@ -257,11 +281,23 @@ function render({ model, el }) {
           n.data("st", cls);
         }
       });
-      cy.edges().forEach((e) => {
-        const s = states.get(e.id());
-        e.data("label", s ? edgeLabel(s.rate) : "");
-        e.toggleClass("busiest", e.id() === busiest && Boolean(s));
-      });
+      // Only the listed (active) edges and those labelled before: never every edge.
+      const nextLabelled = new Set();
+      for (const f of active) {
+        f.ele = cy.getElementById(f.id);
+        if (f.ele.empty()) continue;
+        const label = edgeLabel(f.rate);
+        if (f.ele.data("label") !== label) f.ele.data("label", label);
+        if (label) nextLabelled.add(f.id);
+      }
+      for (const id of labelled) if (!nextLabelled.has(id)) cy.getElementById(id).data("label", "");
+      labelled = nextLabelled;
+      const next = states.has(busiest) ? busiest : "";
+      if (next !== busiestId) {
+        if (busiestId) cy.getElementById(busiestId).removeClass("busiest");
+        if (next) cy.getElementById(next).addClass("busiest");
+        busiestId = next;
+      }
     });
     const stat = flows.stats ?? {};
     const rate = stat.rate != null ? ` \u00b7 ${fmtRate(stat.rate)} overall` : "";
@@ -278,33 +314,46 @@ function render({ model, el }) {
     return ` \u00b7 selected: ${n.data("label")}${n.data("role") ? ` (${n.data("role")})` : ""}${st ? ` ${st}` : ""}`;
   }
 
-  // One animation loop for all edges (about 30 fps), stopped when nothing is active.
+  // One animation loop for the active edges (about 30 fps, 15 fps with many), stopped when
+  // nothing is active. Edges that stop being active are put back to idle once.
   function animate(ts) {
     raf = 0;
     if (destroyed) return;
-    if (lastFrame && ts - lastFrame < 30) {
+    if (lastFrame && ts - lastFrame < frameInterval(active.length)) {
       raf = requestAnimationFrame(animate);
       return;
     }
     const dt = lastFrame ? Math.min(0.1, (ts - lastFrame) / 1000) : 0;
     lastFrame = ts;
-    const current = edgeStates(model.get("flows") ?? {}, hubTime(offset));
+    const since = hubTime(offset) - flowNow;
+    const zoom = cy.zoom();
+    const still = new Set();
     cy.batch(() => {
-      cy.edges().forEach((e) => {
-        const s = current.get(e.id());
-        const intensity = s ? s.intensity : 0;
-        const active = intensity > ACTIVE_THRESHOLD;
+      for (const f of active) {
+        const e = f.ele;
+        if (!e || e.empty() || e.removed()) continue;
+        const intensity = decay(f.intensity, halfLife, since);
+        if (!(intensity > ACTIVE_THRESHOLD)) continue;
+        still.add(f.id);
         const w = Math.round(edgeWidth(intensity) * 10) / 10;
         if (e.data("width") !== w) e.data("width", w);
-        if (e.hasClass("active") !== active) e.toggleClass("active", active);
-        if (active) {
-          const o = ((dashOffset.get(e.id()) ?? 0) - (dashSpeed(intensity) * dt) / cy.zoom()) % 1200;
-          dashOffset.set(e.id(), o);
-          e.style("line-dash-offset", o);
+        if (!e.hasClass("active")) e.addClass("active");
+        const o = ((dashOffset.get(f.id) ?? 0) - (dashSpeed(intensity) * dt) / zoom) % 1200;
+        dashOffset.set(f.id, o);
+        e.style("line-dash-offset", o);
+      }
+      for (const id of animated) {
+        if (still.has(id)) continue;
+        const e = cy.getElementById(id);
+        if (e.nonempty()) {
+          e.data("width", BASE_WIDTH);
+          e.removeClass("active");
         }
-      });
+        dashOffset.delete(id);
+      }
     });
-    if (anyActive(current)) raf = requestAnimationFrame(animate);
+    animated = still;
+    if (still.size) raf = requestAnimationFrame(animate);
     else lastFrame = 0;
   }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
 from .clock import Clock, wall_clock
@@ -25,7 +26,7 @@ from .events import Event, InvalidEvent, check_agent
 from .stats import TimeBuckets
 from .store import Store
 
-__all__ = ["ACTIVE_THRESHOLD", "SNAPSHOT_BUDGET", "WINDOW", "FlowTracker"]
+__all__ = ["ACTIVE_THRESHOLD", "SNAPSHOT_BUDGET", "WINDOW", "FlowTracker", "snapshot_flows"]
 
 WINDOW = 60.0
 """Seconds of exact message counts per edge (the "last minute")."""
@@ -35,16 +36,15 @@ ACTIVE_THRESHOLD = 0.05
 (with a long half-life, traffic can stay visible for more than a minute). Same value as the JS."""
 
 SNAPSHOT_BUDGET = 60_000
-"""Serialised bytes the ``edges`` of a snapshot may take (a comm message stays ≤ 64 KB)."""
+"""Serialised bytes the per-edge arrays of a snapshot may take (a snapshot stays ≤ 64 KB)."""
 
 OTHER_KIND = "other"
 DEFAULT_KIND = "message"
 MAX_KIND = 64
 
-# Bytes an edge entry takes besides its id and kinds, with generous room for the numbers:
-# '"": {"intensity": …, "rate": …, "last_minute": …, "kinds": {}}, '
-_ENTRY_OVERHEAD = 120
-_KIND_OVERHEAD = 28  # '"": 12345678901234567890, ' minus the kind's own text
+# Bytes an edge takes in the parallel arrays besides its id's text and its two numbers: the
+# ', ' after each of the three items.
+_ENTRY_OVERHEAD = 6
 
 
 def _json_len(text: str) -> int:
@@ -62,7 +62,6 @@ class _Edge:
         "id",
         "intensity",
         "kinds",
-        "kinds_size",
         "last_ts",
         "size",
         "t",
@@ -77,7 +76,6 @@ class _Edge:
         self.total = 0
         self.buckets = TimeBuckets(WINDOW, 1.0)
         self.kinds: dict[str, int] = {}
-        self.kinds_size = 0
         self.size = _json_len(edge_id) + _ENTRY_OVERHEAD
 
 
@@ -197,10 +195,7 @@ class FlowTracker(Store):
             kinds[kind] += 1
         elif len(kinds) < self.max_kinds:
             kinds[kind] = 1
-            edge.kinds_size += _json_len(kind) + _KIND_OVERHEAD
         else:
-            if OTHER_KIND not in kinds:
-                edge.kinds_size += _json_len(OTHER_KIND) + _KIND_OVERHEAD
             kinds[OTHER_KIND] = kinds.get(OTHER_KIND, 0) + 1
         recent = self._recent
         if key in recent:
@@ -261,16 +256,24 @@ class FlowTracker(Store):
             return 0
         return edge.buckets.total(self.clock() if now is None else now)
 
+    def kinds(self, source: str, target: str) -> dict[str, int]:
+        """Messages per kind on ``source → target`` since it was first seen (``max_kinds`` kinds,
+        then ``"other"``); ``{}`` for an unknown edge. Not in the snapshot, to keep it small."""
+        edge = self._edges.get((source, target))
+        return dict(edge.kinds) if edge is not None else {}
+
     def messages_last_minute(self, now: float | None = None) -> int:
         """Messages on all edges in the minute ending at ``now`` (exact at any volume)."""
         return self._all.total(self.clock() if now is None else now)
 
     def snapshot(self) -> dict[str, Any]:
-        """The ``flows`` snapshot (see docs/internals.md), ≤ ~60 KB of edges.
+        """The ``flows`` snapshot (see docs/internals.md), ≤ ~60 KB of per-edge arrays.
 
-        Lists the active edges: a message in the last minute, or an intensity still above
-        :data:`ACTIVE_THRESHOLD`. If they do not all fit in :data:`SNAPSHOT_BUDGET`, the busiest
-        are listed and the rest counted in ``omitted`` (the stats still cover every edge).
+        Lists the active edges (a message in the last minute, or an intensity still above
+        :data:`ACTIVE_THRESHOLD`) as parallel arrays: ``edges`` (ids ``"source->target"``),
+        ``intensity`` and ``last_minute``, busiest first (:func:`snapshot_flows` turns them into a
+        dict by id). If they do not all fit in :data:`SNAPSHOT_BUDGET`, the busiest are listed
+        and the rest counted in ``omitted`` (the stats still cover every edge).
         """
         now = self.clock()
         self._expire(now)
@@ -286,25 +289,27 @@ class FlowTracker(Store):
                 busiest = (count, edge.last_ts, edge.id)
         # Busiest first, so a budget cut drops the quietest edges.
         rows.sort(key=lambda r: (-r[0], -r[1], r[2]))
-        edges: dict[str, dict[str, Any]] = {}
+        ids: list[str] = []
+        intensity: list[float] = []
+        last_minute: list[int] = []
         spent = 0
         for count, level, edge_id, edge in rows:
-            size = edge.size + edge.kinds_size
+            value = round(level, 4)
+            size = edge.size + len(repr(value)) + len(str(count))
             if spent + size > SNAPSHOT_BUDGET:
                 break
             spent += size
-            edges[edge_id] = {
-                "intensity": round(level, 4),
-                "rate": round(count / WINDOW, 4),
-                "last_minute": count,
-                "kinds": dict(edge.kinds),
-            }
+            ids.append(edge_id)
+            intensity.append(value)
+            last_minute.append(count)
         total = self._all.total(now)
         return {
             "now": now,
             "half_life": self.half_life,
-            "edges": edges,
-            "omitted": len(rows) - len(edges),
+            "edges": ids,
+            "intensity": intensity,
+            "last_minute": last_minute,
+            "omitted": len(rows) - len(ids),
             "stats": {
                 "messages_last_minute": total,
                 "active_edges": len(rows),
@@ -314,6 +319,38 @@ class FlowTracker(Store):
                 "ignored": self.ignored,
             },
         }
+
+
+def snapshot_flows(
+    flows: Mapping[str, Any], ids: Sequence[str | None] = ()
+) -> dict[str, dict[str, Any]]:
+    """``{edge id: {"intensity", "rate", "last_minute"}}`` from the parallel arrays of a ``flows``
+    snapshot (``rate`` = ``last_minute / 60``).
+
+    ``edges`` holds edge ids in a store's snapshot; in the form an ``AgentGraphView`` sends it
+    holds indices into the topology's edges, whose ids are then given as ``ids``. An ``edges``
+    dict of ``{id: {...}}`` (the pre-0.2 shape) is passed through.
+    """
+    edges = flows.get("edges") or []
+    if isinstance(edges, Mapping):
+        return {str(k): dict(v) for k, v in edges.items() if isinstance(v, Mapping)}
+    levels = flows.get("intensity") or []
+    counts = flows.get("last_minute") or []
+    out: dict[str, dict[str, Any]] = {}
+    for i, key in enumerate(edges):
+        if isinstance(key, bool) or i >= len(levels) or i >= len(counts):
+            continue
+        if isinstance(key, int):
+            key = ids[key] if 0 <= key < len(ids) else None
+            if key is None:
+                continue
+        count = int(counts[i])
+        out[str(key)] = {
+            "intensity": float(levels[i]),
+            "rate": round(count / WINDOW, 4),
+            "last_minute": count,
+        }
+    return out
 
 
 def _valid_name(value: object) -> TypeGuard[str]:

@@ -27,7 +27,15 @@ from .clock import Clock, wall_clock
 from .events import Event, InvalidEvent, check_agent
 from .store import Store
 
-__all__ = ["CODEUR_EDGES", "CODEUR_NODES", "SNAPSHOT_BUDGET", "AgentGraph", "edge_id"]
+__all__ = [
+    "CODEUR_EDGES",
+    "CODEUR_NODES",
+    "SNAPSHOT_BUDGET",
+    "AgentGraph",
+    "edge_id",
+    "snapshot_edge_ids",
+    "snapshot_edges",
+]
 
 CODEUR_NODES: tuple[tuple[str, str, str, float, float], ...] = (
     # id, label, role, x, y: the pipeline left to right, the shared services in a row below.
@@ -56,6 +64,9 @@ CODEUR_EDGES: tuple[tuple[str, str, str, float], ...] = (
 SNAPSHOT_BUDGET = 60_000
 """Serialised bytes the nodes and edges of a snapshot may take (a comm message stays ≤ 64 KB)."""
 
+# Bytes of an edge row besides its numbers: '[' ', ' ', ' ', ' ']' and the ', ' before the next.
+_ROW_OVERHEAD = 10
+
 LAYER_DX = 200.0
 """Horizontal distance between layers, and from a node to a new neighbour placed beside it."""
 ROW_DY = 120.0
@@ -77,6 +88,59 @@ DEFAULT_EDGE_TYPE = "message"
 def edge_id(source: str, target: str) -> str:
     """The id of the edge ``source → target`` in snapshots: ``"source->target"``."""
     return f"{source}->{target}"
+
+
+def _decode_row(row: object, nodes: list[str], types: list[str]) -> dict[str, Any] | None:
+    if isinstance(row, Mapping):
+        if row.get("source") is None or row.get("target") is None:
+            return None
+        source, target = str(row["source"]), str(row["target"])
+        return {
+            "id": str(row.get("id") or edge_id(source, target)),
+            "source": source,
+            "target": target,
+            "type": str(row.get("type") or ""),
+            "weight": float(row.get("weight") or 1.0),
+        }
+    if not isinstance(row, (list, tuple)) or len(row) != 4:
+        return None
+    si, ti, ki, weight = row
+    n = len(nodes)
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in (si, ti)):
+        return None
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        return None
+    source, target = nodes[si], nodes[ti]
+    kind = types[ki] if isinstance(ki, int) and 0 <= ki < len(types) else ""
+    return {
+        "id": edge_id(source, target),
+        "source": source,
+        "target": target,
+        "type": kind,
+        "weight": float(weight),
+    }
+
+
+def _decode_rows(snapshot: Mapping[str, Any]) -> list[dict[str, Any] | None]:
+    nodes = [str(n.get("id")) for n in snapshot.get("nodes") or []]
+    types = [str(t) for t in snapshot.get("types") or []]
+    return [_decode_row(row, nodes, types) for row in snapshot.get("edges") or []]
+
+
+def snapshot_edges(snapshot: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The edges of a ``graph`` snapshot as dicts ``{"id", "source", "target", "type", "weight"}``.
+
+    A snapshot lists edges as compact rows ``[source index, target index, type index, weight]``
+    into its ``nodes`` and ``types``; this expands them (rows that do not decode are skipped).
+    Edges given as dicts (the older shape) are passed through.
+    """
+    return [edge for edge in _decode_rows(snapshot) if edge is not None]
+
+
+def snapshot_edge_ids(snapshot: Mapping[str, Any]) -> list[str | None]:
+    """The id (``"source->target"``) of each edge row of a ``graph`` snapshot, ``None`` for a row
+    that does not decode: row ``i``'s id is ``ids[i]`` (what a view's flows index into)."""
+    return [edge["id"] if edge is not None else None for edge in _decode_rows(snapshot)]
 
 
 def _name(value: object) -> str | None:
@@ -212,12 +276,13 @@ class AgentGraph(Store):
         self.dropped_nodes = 0
         self.dropped_edges = 0
         self.rejected = 0
-        # Serialised snapshot entries per node/edge, with their sizes, built when an element is
-        # added or changed; snapshot() only walks them until the budget is spent.
+        # Serialised snapshot entries per node, with their sizes, and per edge its type, weight and
+        # the size of the weight's text, built when an element is added or changed; snapshot()
+        # only walks them until the budget is spent.
         self._node_entries: dict[str, tuple[dict[str, Any], int]] = {}
-        self._edge_entries: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+        self._edge_entries: dict[tuple[str, str], tuple[str, float, int]] = {}
         self._node_bytes = 0
-        self._edge_bytes = 0
+        self._edge_bytes = 0  # the rows without their indices: an estimate for the node budget
         self._snapshot: dict[str, Any] | None = None
         self._snapshot_version = -1
         self._load(topology)
@@ -340,17 +405,14 @@ class AgentGraph(Store):
         self._node_bytes += size
 
     def _put_edge(self, source: str, target: str, kind: str, weight: float) -> None:
-        self.graph.add_edge(source, target, type=kind, weight=float(weight))
-        entry = {
-            "id": edge_id(source, target),
-            "source": source,
-            "target": target,
-            "type": kind,
-            "weight": float(weight),
-        }
-        size = _size(entry) + 2
-        self._edge_entries[(source, target)] = (entry, size)
-        self._edge_bytes += size
+        weight = float(weight)
+        self.graph.add_edge(source, target, type=kind, weight=weight)
+        size = len(json.dumps(weight))
+        old = self._edge_entries.get((source, target))
+        if old is not None:
+            self._edge_bytes -= _ROW_OVERHEAD + old[2]
+        self._edge_entries[(source, target)] = (kind, weight, size)
+        self._edge_bytes += _ROW_OVERHEAD + size
 
     def _auto_node(self, node_id: str, near: str | None, after: bool) -> bool:
         """Add ``node_id`` beside ``near`` (to its right if ``after``), or parked; False if full."""
@@ -458,10 +520,14 @@ class AgentGraph(Store):
     def snapshot(self) -> dict[str, Any]:
         """The ``graph`` snapshot (see docs/internals.md), at most ~60 KB serialised.
 
-        Nodes are listed in the order they were added, then edges between listed nodes, until
-        :data:`SNAPSHOT_BUDGET` is spent; nodes get at least 60% of it when edges do not fit.
-        What is left out is counted in ``omitted``. The snapshot has no time in it, so it is equal
-        from frame to frame until the topology changes (and is then rebuilt once).
+        ``{"nodes": [{"id", "label", "role", "x", "y"}], "types": [edge type, ...], "edges":
+        [[source index, target index, type index, weight], ...], "omitted": {"nodes", "edges"}}``:
+        edges are compact rows into ``nodes`` and ``types`` (~15 bytes each; their ids are
+        ``"source->target"``, see :func:`snapshot_edges`). Nodes are listed in the order they were
+        added, then edges between listed nodes, until :data:`SNAPSHOT_BUDGET` is spent; nodes get
+        at least 60% of it when edges do not fit. What is left out is counted in ``omitted``. The
+        snapshot has no time in it, so it is equal from frame to frame until the topology changes
+        (and is then rebuilt once).
         """
         if self._snapshot is None or self._snapshot_version != self.version:
             self._snapshot = self._build_snapshot()
@@ -469,32 +535,51 @@ class AgentGraph(Store):
         snap = self._snapshot
         return {
             "nodes": list(snap["nodes"]),
+            "types": list(snap["types"]),
             "edges": list(snap["edges"]),
             "omitted": dict(snap["omitted"]),
         }
 
     def _build_snapshot(self) -> dict[str, Any]:
         budget = SNAPSHOT_BUDGET - 100  # the envelope's keys and the omitted counts
-        node_budget = max(int(budget * 0.6), budget - self._edge_bytes)
+        # Edge rows as they would be with every node listed (indices of that many digits).
+        digits = len(str(max(len(self._node_entries) - 1, 0)))
+        edge_bytes = self._edge_bytes + len(self._edge_entries) * (2 * digits + 1)
+        node_budget = max(int(budget * 0.6), budget - edge_bytes)
         nodes: list[dict[str, Any]] = []
-        listed: set[str] = set()
+        index: dict[str, int] = {}
         spent = 0
         for node_id, (entry, size) in self._node_entries.items():
             if spent + size > node_budget:
                 break
+            index[node_id] = len(nodes)
             nodes.append(entry)
-            listed.add(node_id)
             spent += size
-        edges: list[dict[str, Any]] = []
-        for (source, target), (entry, size) in self._edge_entries.items():
-            if source not in listed or target not in listed:
+        types: list[str] = []
+        type_index: dict[str, int] = {}
+        edges: list[list[Any]] = []
+        for (source, target), (kind, weight, weight_size) in self._edge_entries.items():
+            si = index.get(source)
+            ti = index.get(target)
+            if si is None or ti is None:
                 continue
+            ki = type_index.get(kind)
+            new_type = ki is None
+            if ki is None:
+                ki = len(types)
+            size = _ROW_OVERHEAD + len(str(si)) + len(str(ti)) + len(str(ki)) + weight_size
+            if new_type:
+                size += len(json.dumps(kind)) + 2
             if spent + size > budget:
                 break
-            edges.append(entry)
+            if new_type:
+                types.append(kind)
+                type_index[kind] = ki
+            edges.append([si, ti, ki, weight])
             spent += size
         return {
             "nodes": nodes,
+            "types": types,
             "edges": edges,
             "omitted": {
                 "nodes": len(self._node_entries) - len(nodes),

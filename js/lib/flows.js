@@ -26,19 +26,43 @@ export function dashSpeed(intensity) {
 }
 
 /**
- * Decayed per-edge intensities at hub time `t` from a `flows` snapshot.
+ * The active edges of a `flows` frame at the frame's `now`, busiest first:
+ * `[{id, intensity, rate, lastMinute}]`. The frame holds parallel arrays `edges`, `intensity`,
+ * `last_minute`; `edges[i]` is an index into the topology's edge rows (`ids`, from
+ * decodeTopology) in what the widget sends, or an edge id in a store's snapshot. An `edges`
+ * object `{id: {intensity, rate, last_minute}}` (the older shape) is read too. `rate` is
+ * `last_minute / 60` unless given.
+ */
+export function decodeFlows(flows, ids = []) {
+  const out = [];
+  const edges = flows?.edges;
+  if (!edges) return out;
+  if (!Array.isArray(edges)) {
+    for (const [id, e] of Object.entries(edges)) {
+      out.push({ id, intensity: Number(e?.intensity) || 0, rate: Number(e?.rate) || 0, lastMinute: Number(e?.last_minute) || 0 });
+    }
+    return out;
+  }
+  const levels = Array.isArray(flows.intensity) ? flows.intensity : [];
+  const counts = Array.isArray(flows.last_minute) ? flows.last_minute : [];
+  edges.forEach((key, i) => {
+    const id = typeof key === "number" ? ids[key] : key;
+    if (id == null || i >= levels.length) return;
+    const lastMinute = Number(counts[i]) || 0;
+    out.push({ id: String(id), intensity: Number(levels[i]) || 0, rate: lastMinute / 60, lastMinute });
+  });
+  return out;
+}
+
+/**
+ * Decayed per-edge intensities at hub time `t` from a `flows` frame (see decodeFlows for `ids`).
  * Returns Map(edgeId -> {intensity, rate, lastMinute}).
  */
-export function edgeStates(flows, t) {
+export function edgeStates(flows, t, ids = []) {
   const out = new Map();
-  if (!flows || !flows.edges) return out;
-  const dt = t - (flows.now ?? t);
-  for (const [id, e] of Object.entries(flows.edges)) {
-    out.set(id, {
-      intensity: decay(e.intensity ?? 0, flows.half_life ?? 2, dt),
-      rate: e.rate ?? 0,
-      lastMinute: e.last_minute ?? 0,
-    });
+  const dt = t - (flows?.now ?? t);
+  for (const e of decodeFlows(flows, ids)) {
+    out.set(e.id, { intensity: decay(e.intensity, flows.half_life ?? 2, dt), rate: e.rate, lastMinute: e.lastMinute });
   }
   return out;
 }

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from codeur_widgets.core.clock import FakeClock
 from codeur_widgets.core.events import Event
-from codeur_widgets.core.flows import ACTIVE_THRESHOLD, FlowTracker
+from codeur_widgets.core.flows import ACTIVE_THRESHOLD, SNAPSHOT_BUDGET, FlowTracker, snapshot_flows
 from codeur_widgets.core.graph import AgentGraph
 
 T0 = 1_700_000_000.0
@@ -26,6 +26,11 @@ def msg(source: Any, target: Any, ts: float, kind: Any = "call", **data: Any) ->
     return Event(
         "agent.message", source, {"target": target, "kind": kind, **data}, ts, f"f{next(_ids)}"
     )
+
+
+def table(snap: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The snapshot's parallel arrays as ``{edge id: {"intensity", "rate", "last_minute"}}``."""
+    return snapshot_flows(snap)
 
 
 def make(**kwargs: Any) -> tuple[FlowTracker, FakeClock]:
@@ -49,7 +54,7 @@ def test_intensity_decays_exponentially_from_timestamps() -> None:
     clock.advance(6.0)
     assert f.intensity("a", "b") == pytest.approx(expected / 8)
     snap = f.snapshot()
-    assert snap["edges"]["a->b"]["intensity"] == pytest.approx(expected / 8, abs=1e-4)
+    assert table(snap)["a->b"]["intensity"] == pytest.approx(expected / 8, abs=1e-4)
     assert snap["half_life"] == 2.0
     assert f.intensity("x", "y") == 0.0
 
@@ -97,9 +102,9 @@ def test_last_minute_counts_are_exact_at_100000_messages() -> None:
     snap = f.snapshot()
     assert snap["stats"]["messages_last_minute"] == 100_000
     assert f.messages_last_minute() == 100_000
-    assert {k: e["last_minute"] for k, e in snap["edges"].items()} == expected
+    assert {k: e["last_minute"] for k, e in table(snap).items()} == expected
     assert snap["stats"]["rate"] == pytest.approx(100_000 / 60, rel=1e-4)
-    for key, edge in snap["edges"].items():
+    for key, edge in table(snap).items():
         assert edge["rate"] == pytest.approx(expected[key] / 60, abs=1e-4)
     busiest = max(expected.items(), key=lambda kv: kv[1])[0]
     assert snap["stats"]["busiest_edge"] == busiest
@@ -109,7 +114,7 @@ def test_last_minute_counts_are_exact_at_100000_messages() -> None:
     assert f.messages_last_minute() == left
     clock.set(start + 111.0)
     assert f.snapshot()["stats"]["messages_last_minute"] == 0
-    assert f.snapshot()["edges"] == {}
+    assert f.snapshot()["edges"] == []
 
 
 def test_rates_and_stats() -> None:
@@ -122,10 +127,19 @@ def test_rates_and_stats() -> None:
     f.apply(msg("code_planner", "coding_agent", clock(), "task_assignment"))
     snap = f.snapshot()
     assert snap["now"] == clock()
-    edge = snap["edges"]["user->request_planner"]
+    edge = table(snap)["user->request_planner"]
     assert edge["last_minute"] == 30
     assert edge["rate"] == pytest.approx(0.5)
-    assert edge["kinds"] == {"request": 30}
+    assert f.kinds("user", "request_planner") == {"request": 30}
+    assert f.kinds("nobody", "else") == {}
+    # Parallel arrays, busiest first.
+    assert snap["edges"] == [
+        "coding_agent->git_operations",
+        "user->request_planner",
+        "code_planner->coding_agent",
+    ]
+    assert snap["last_minute"] == [45, 30, 1]
+    assert len(snap["intensity"]) == 3
     assert snap["stats"] == {
         "messages_last_minute": 76,
         "active_edges": 3,
@@ -142,7 +156,7 @@ def test_kinds_are_bounded_with_other() -> None:
         f.apply(msg("a", "b", clock(), f"kind{i}"))
     f.apply(msg("a", "b", clock(), "kind0"))
     f.apply(msg("a", "b", clock(), "kind39"))
-    kinds = f.snapshot()["edges"]["a->b"]["kinds"]
+    kinds = f.kinds("a", "b")
     assert len(kinds) == 33
     assert kinds["kind0"] == 2
     assert kinds["other"] == 9
@@ -154,7 +168,7 @@ def test_missing_or_bad_kinds() -> None:
     f.apply(Event("agent.message", "a", {"target": "b"}, clock(), "k1"))
     f.apply(msg("a", "b", clock(), kind=5))
     f.apply(msg("a", "b", clock(), kind="x" * 500))
-    kinds = f.snapshot()["edges"]["a->b"]["kinds"]
+    kinds = f.kinds("a", "b")
     assert kinds["message"] == 2
     assert kinds["x" * 64] == 1
     assert f.bad_kinds == 1
@@ -168,7 +182,7 @@ def test_messages_without_valid_endpoints_are_ignored_and_counted(source: Any, t
     f, clock = make()
     f.apply(msg(source, target, clock()))
     snap = f.snapshot()
-    assert snap["edges"] == {}
+    assert snap["edges"] == []
     assert snap["stats"]["ignored"] == 1
     assert snap["stats"]["messages_last_minute"] == 0
 
@@ -228,7 +242,7 @@ def test_version_moves_per_message_and_when_an_edge_leaves_the_minute() -> None:
     clock.advance(30)
     f.tick(clock())
     assert f.version == 5
-    assert f.snapshot()["edges"] == {}
+    assert f.snapshot()["edges"] == []
     assert f.snapshot()["stats"]["active_edges"] == 0
     for _ in range(10):
         clock.advance(5)
@@ -244,7 +258,7 @@ def test_long_half_life_keeps_an_edge_active_after_the_minute() -> None:
     f.tick(clock())
     v = f.version
     snap = f.snapshot()
-    edge = snap["edges"]["a->b"]
+    edge = table(snap)["a->b"]
     assert edge["last_minute"] == 0
     assert edge["intensity"] == pytest.approx(20 * 0.5 ** (61 / 60), abs=1e-3)
     assert snap["stats"]["active_edges"] == 1
@@ -254,10 +268,10 @@ def test_long_half_life_keeps_an_edge_active_after_the_minute() -> None:
     f.tick(clock())
     assert f.version == v + 1
     assert f.intensity("a", "b") <= ACTIVE_THRESHOLD
-    assert f.snapshot()["edges"] == {}
+    assert f.snapshot()["edges"] == []
     # A new message brings it back from cooling or idle alike.
     f.apply(msg("a", "b", clock()))
-    assert f.snapshot()["edges"]["a->b"]["last_minute"] == 1
+    assert table(f.snapshot())["a->b"]["last_minute"] == 1
 
 
 # -- defect 4 -------------------------------------------------------------------------------------
@@ -301,7 +315,7 @@ def test_no_task_timer_or_serialisation_per_message(monkeypatch: pytest.MonkeyPa
     assert graph.version == 0
     snap = flows.snapshot()
     assert snap["stats"]["messages_last_minute"] == 10_000
-    assert snap["edges"]["user->request_planner"]["last_minute"] == 5_000
+    assert table(snap)["user->request_planner"]["last_minute"] == 5_000
 
 
 # -- property and size ----------------------------------------------------------------------------
@@ -341,8 +355,7 @@ def test_arbitrary_data_never_raises(
     json.dumps(snap, allow_nan=False)
     assert snap["stats"]["total"] + snap["stats"]["ignored"] == len(events)
     assert (
-        sum(e["last_minute"] for e in snap["edges"].values())
-        == snap["stats"]["messages_last_minute"]
+        sum(e["last_minute"] for e in table(snap).values()) == snap["stats"]["messages_last_minute"]
     )
 
 
@@ -351,34 +364,81 @@ def test_snapshot_shape_has_no_nodes_and_is_json() -> None:
     f.apply(msg("a", "b", clock()))
     snap = f.snapshot()
     json.dumps(snap, allow_nan=False)
-    assert set(snap) == {"now", "half_life", "edges", "omitted", "stats"}
+    assert set(snap) == {
+        "now",
+        "half_life",
+        "edges",
+        "intensity",
+        "last_minute",
+        "omitted",
+        "stats",
+    }
     assert "nodes" not in snap  # node status comes from the agents store
-    assert set(snap["edges"]["a->b"]) == {"intensity", "rate", "last_minute", "kinds"}
+    assert snap["edges"] == ["a->b"]
+    assert snap["intensity"] == [1.0]
+    assert snap["last_minute"] == [1]
+    assert table(snap) == {"a->b": {"intensity": 1.0, "rate": 0.0167, "last_minute": 1}}
     assert {"messages_last_minute", "active_edges", "busiest_edge", "rate"} <= set(snap["stats"])
 
 
-def test_snapshot_stays_under_64kb_with_1000_edges() -> None:
+def test_1000_active_edges_fit_well_under_64kb() -> None:
+    """The benchmark's traffic: 200 agents, each talking to the next five, every edge busy."""
+    f, clock = make()
+    names = [f"agent_{i:03d}" for i in range(200)]
+    pairs = [(names[i], names[(i + k) % 200]) for i in range(200) for k in range(1, 6)]
+    for _ in range(5):
+        for source, target in pairs:
+            f.apply(msg(source, target, clock(), "call"))
+        clock.advance(0.2)
+    snap = f.snapshot()
+    size = len(json.dumps(snap).encode())
+    assert snap["omitted"] == 0 and len(snap["edges"]) == 1000
+    assert size < 48_000  # ids and two numbers an edge: ~40 bytes
+    assert set(table(snap)) == {f"{s}->{t}" for s, t in pairs}
+
+
+def test_snapshot_stays_under_64kb_with_many_edges() -> None:
     f, clock = make()
     rng = random.Random(1)
-    for i in range(1000):
+    for i in range(2000):
         source, target = f"agent_with_a_long_name_{i:04d}", f"another_agent_name_{i:04d}"
         for k in range(1 + i % 5):
             f.apply(msg(source, target, clock(), f"kind_{k}_{rng.randrange(1000)}"))
     f.apply(msg("hot", "spot", clock(), "busy"))
     for _ in range(50):
         f.apply(msg("hot", "spot", clock(), "busy"))
+    clock.advance(0.123)  # intensities with many digits
     snap = f.snapshot()
     size = len(json.dumps(snap).encode())
     assert size <= 64 * 1024
-    assert len(snap["edges"]) + snap["omitted"] == 1001
+    edges_size = sum(len(json.dumps(snap[k])) for k in ("edges", "intensity", "last_minute"))
+    assert edges_size <= SNAPSHOT_BUDGET
+    assert len(snap["edges"]) + snap["omitted"] == 2001
+    assert len(snap["edges"]) > 800  # 52-character ids
     assert snap["omitted"] > 0
-    assert snap["stats"]["active_edges"] == 1001
-    assert snap["stats"]["messages_last_minute"] == sum(1 + i % 5 for i in range(1000)) + 51
+    assert len(snap["intensity"]) == len(snap["last_minute"]) == len(snap["edges"])
+    assert snap["stats"]["active_edges"] == 2001
+    assert snap["stats"]["messages_last_minute"] == sum(1 + i % 5 for i in range(2000)) + 51
     # The busiest edges are the ones kept.
-    assert "hot->spot" in snap["edges"]
+    assert snap["edges"][0] == "hot->spot"
     assert snap["stats"]["busiest_edge"] == "hot->spot"
-    kept = [e["last_minute"] for e in snap["edges"].values()]
-    assert min(kept) >= 4
+    kept = [e["last_minute"] for e in table(snap).values()]
+    assert min(kept) >= 3
+
+
+def test_snapshot_flows_reads_indices_and_the_older_shape() -> None:
+    frame = {
+        "edges": [1, 0, 7, True],
+        "intensity": [2.0, 0.5, 1.0, 1.0],
+        "last_minute": [6, 3, 1, 1],
+    }
+    assert snapshot_flows(frame, ["a->b", "b->c"]) == {
+        "b->c": {"intensity": 2.0, "rate": 0.1, "last_minute": 6},
+        "a->b": {"intensity": 0.5, "rate": 0.05, "last_minute": 3},
+    }
+    old = {"edges": {"a->b": {"intensity": 1.0, "rate": 0.5, "last_minute": 30}}}
+    assert snapshot_flows(old)["a->b"]["last_minute"] == 30
+    assert snapshot_flows({}) == {}
 
 
 def test_an_expiry_seen_first_by_a_snapshot_still_refreshes_views() -> None:
@@ -386,7 +446,7 @@ def test_an_expiry_seen_first_by_a_snapshot_still_refreshes_views() -> None:
     f.apply(msg("a", "b", clock()))
     v = f.version
     clock.advance(61)
-    assert f.snapshot()["edges"] == {}  # someone else's snapshot expires the edge first
+    assert f.snapshot()["edges"] == []  # someone else's snapshot expires the edge first
     f.tick(clock())
     assert f.version == v + 1  # views that last saw a->b are still refreshed
     f.tick(clock())

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from codeur_widgets.core.events import Event
+from codeur_widgets.core.graph import snapshot_edges
 from codeur_widgets.core.hub import Hub
 from codeur_widgets.sim import Simulator
 
@@ -154,7 +155,7 @@ def test_admin_pause_holds_an_agent_and_resume_releases_it() -> None:
 def test_user_is_a_graph_node_but_not_an_agent_card() -> None:
     hub, _, _ = asyncio.run(one_job(9))
     assert "user" not in hub.agents
-    edges = {e["id"] for e in hub.graph.snapshot()["edges"]}
+    edges = {e["id"] for e in snapshot_edges(hub.graph.snapshot())}
     assert "user->request_planner" in edges
     assert "user->request_planner" in hub.flows.snapshot()["edges"]
 

@@ -87,7 +87,7 @@ def test_graph_sends_topology_only_when_it_changes(
     assert len(updates) == 20
     assert all("flows" in m.state for m in updates)
     assert not any("topology" in m.state for m in updates)
-    edge = view.flows["edges"]["coding_agent->git_operations"]
+    edge = view.flow_table()["coding_agent->git_operations"]
     assert edge["last_minute"] == 20
     assert view.flows["stats"]["busiest_edge"] == "coding_agent->git_operations"
 
@@ -98,7 +98,7 @@ def test_graph_sends_topology_only_when_it_changes(
     hub.render_now(now=100.0)
     (update,) = spy.updates(view, since=mark)
     assert {"topology", "flows"} <= set(update.state)
-    assert "coding_agent->test_runner" in view.flows["edges"]
+    assert "coding_agent->test_runner" in view.flow_table()
     after = {n["id"]: (n["x"], n["y"]) for n in view.topology["nodes"]}
     assert "test_runner" in after
     assert {k: after[k] for k in before} == before

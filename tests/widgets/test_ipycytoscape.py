@@ -57,3 +57,21 @@ def test_loads_into_real_ipycytoscape(hub: Hub, spy: CommSpy) -> None:
     assert "directed" in edge.classes
     view.close()
     cyto.close()
+
+
+def test_compact_snapshots_convert() -> None:
+    """Edge rows of a ``graph`` snapshot and flows indexed like them (what the view holds), or
+    keyed by edge id (a store's snapshot), give the same elements."""
+    graph = {
+        "nodes": [{"id": "a", "x": 0, "y": 0}, {"id": "b", "x": 200, "y": 0}],
+        "types": ["calls"],
+        "edges": [[0, 1, 0, 0.5], [1, 0, 0, 1.0]],
+    }
+    indexed = {"edges": [1], "intensity": [2.5], "last_minute": [30]}
+    by_id = {"edges": ["b->a"], "intensity": [2.5], "last_minute": [30]}
+    data = cytoscape_json(graph, indexed)
+    assert cytoscape_json(graph, by_id) == data
+    a_b, b_a = (e["data"] for e in data["edges"])
+    assert (a_b["id"], a_b["type"], a_b["weight"], a_b["last_minute"]) == ("a->b", "calls", 0.5, 0)
+    assert (b_a["id"], b_a["intensity"], b_a["rate"], b_a["last_minute"]) == ("b->a", 2.5, 0.5, 30)
+    assert [e["classes"] for e in data["edges"]] == ["directed", "directed active"]
