@@ -93,6 +93,11 @@ class ParsedURL:
     params: dict[str, str]
     secrets: tuple[str, ...] = field(repr=False)
 
+    def pick(self, value: Any, name: str, default: Any) -> Any:
+        """An explicit keyword (``value``) wins over the URL's parameter, which wins over
+        ``default``."""
+        return value if value is not None else self.params.get(name, default)
+
 
 def parse_url(url: object, ours: Iterable[str]) -> ParsedURL:
     """Split ``url``; raise :class:`ValueError` (with the URL masked) when it is not usable.

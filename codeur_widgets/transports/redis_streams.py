@@ -174,16 +174,12 @@ class RedisStreamSource:
         backoff: tuple[float, float] = (0.1, 5.0),
     ) -> None:
         parsed = parse_url(url, _SOURCE_PARAMS)
-        p = parsed.params
         masked = parsed.masked
         self._redis_url = parsed.redis_url
         self._secrets = parsed.secrets
         self.url = masked
         """The URL with credentials masked (safe to show)."""
-
-        def pick(value: Any, name: str, default: Any) -> Any:
-            # An explicit keyword wins over the URL's parameter, which wins over the default.
-            return value if value is not None else p.get(name, default)
+        pick = parsed.pick
 
         self.stream: str = pick(stream, "stream", DEFAULT_STREAM)
         self.group: str = pick(group, "group", DEFAULT_GROUP)
@@ -713,15 +709,12 @@ class Emitter:
         clock: Clock = wall_clock,
     ) -> None:
         parsed = parse_url(url, _EMITTER_PARAMS)
-        p = parsed.params
         masked = parsed.masked
         self._redis_url = parsed.redis_url
         self._secrets = parsed.secrets
         self.url = masked
         """The URL with credentials masked (safe to show)."""
-
-        def pick(value: Any, name: str, default: Any) -> Any:
-            return value if value is not None else p.get(name, default)
+        pick = parsed.pick
 
         self.stream: str = pick(stream, "stream", DEFAULT_STREAM)
         if not self.stream or len(self.stream) > 256 or not self.stream.isprintable():
