@@ -675,7 +675,10 @@ class Emitter:
     serialises it and appends it to a bounded local buffer; a background thread sends the buffer
     in pipelined batches of ``XADD … MAXLEN ~ maxlen``. When Redis is unreachable the buffer keeps
     the newest ``buffer`` events (the oldest are dropped and counted in ``dropped``) and the thread
-    reconnects with exponential backoff. Nothing here imports Jupyter, networkx or psutil.
+    reconnects with exponential backoff. While a batch is in flight the agent keeps publishing into
+    the buffer, so for the length of one round trip up to ``buffer + batch`` events are held; if
+    that batch fails it is put back at the head and the oldest beyond ``buffer`` are dropped then.
+    Nothing here imports Jupyter, networkx or psutil.
 
     A thread rather than an asyncio task does the I/O so that the same emitter serves sync code,
     threads and async code alike, and keeps sending while an agent's loop is busy with CPU work.

@@ -462,11 +462,18 @@ def test_emitter_never_blocks_without_redis_then_recovers(
     p50, p99 = durations[n // 2] / 1e6, durations[int(n * 0.99)] / 1e6
     print(f"\npublish with no server: p50 {p50:.4f} ms, p99 {p99:.4f} ms")
     assert p99 < 0.5, f"p99 {p99:.3f} ms"
-    assert emitter.dropped == n - 1_000 and emitter.buffered == 1_000
+    # A batch may be in flight (a connection attempt) as the loop ends: until it fails and is put
+    # back, the emitter holds up to buffer + batch events, never more.
+    assert emitter.buffered <= 1_000 + emitter.batch, emitter.health()
+    assert emitter.dropped + emitter.buffered >= n - emitter.batch
+    errors_at_end = emitter.errors
     deadline = time.monotonic() + 10
-    while emitter.errors == 0 and time.monotonic() < deadline:
+    while emitter.errors <= errors_at_end and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not emitter.connected and emitter.errors >= 1
+    # The attempt in flight at the end has failed and was put back, trimmed to the newest 1,000;
+    # later attempts move entries between buffer and flight without changing the count.
+    assert not emitter.connected and emitter.errors > errors_at_end
+    assert emitter.dropped == n - 1_000 and emitter.buffered == 1_000, emitter.health()
 
     make_server(port=port).start()
     try:
