@@ -75,7 +75,7 @@ def comm_spy() -> Iterator[CommSpy]:
 
     spy = CommSpy()
 
-    class SpyComm(BaseComm):  # type: ignore[misc]
+    class SpyComm(BaseComm):
         def publish_msg(
             self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None,
             **keys: Any,

@@ -99,8 +99,8 @@ def plan_mixed_rate(n: int = 3_000) -> float:
     async def run_async() -> float:
         out = CountingBroadcaster()
         registry, queue, flows = PlanRegistry(out), PlanQueue(out), PlanFlowTracker(out)
-        for agent in AGENTS:
-            await registry.register(agent, "gpt-4o")
+        for name in AGENTS:
+            await registry.register(name, "gpt-4o")
         await _warm(flows)
         t0 = time.perf_counter()
         for topic, agent, data in items:

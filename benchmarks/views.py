@@ -143,7 +143,7 @@ def log_filter() -> dict[str, Any]:
             "log", f"agent{i % 7}", level="INFO" if i % 50 else "ERROR",
             message=f"line {i} " + "x" * 200,
         )  # fmt: skip
-    filters = {
+    filters: dict[str, dict[str, Any]] = {
         "none (newest 200)": {},
         "level ERROR+": {"level": "ERROR"},
         "source agent3": {"source": "agent3"},
