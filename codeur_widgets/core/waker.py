@@ -48,7 +48,9 @@ class LoopWaker:
         self._pending = pending
         self._drain = drain
         self._scheduled = False
-        self._parked = False
+        self.parked = False
+        """True while the thread sleeps until the next :meth:`poke` (a plain attribute, not a
+        property: publishers read it on every wake-up)."""
         self._unpark = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -72,7 +74,7 @@ class LoopWaker:
 
     def poke(self) -> None:
         """Called by a publishing thread after buffering: unpark the waker if it sleeps."""
-        if self._parked:
+        if self.parked:
             self._unpark.set()
 
     def _run_drain(self) -> None:
@@ -99,10 +101,10 @@ class LoopWaker:
             time.sleep(POLL_INTERVAL)
 
     def _park(self) -> None:
-        self._parked = True
+        self.parked = True
         # Look again after raising the flag: an event buffered just before it was raised saw
         # the flag down and did not set the event.
         if not self._pending() and not self._stopping:
             self._unpark.wait(timeout=PARK_AFTER * 10)
         self._unpark.clear()
-        self._parked = False
+        self.parked = False

@@ -62,9 +62,9 @@ def test_an_idle_waker_parks_and_the_next_event_unparks_it(monkeypatch: Any) -> 
             waker = hub._waker
             assert waker is not None
             deadline = time.monotonic() + 2
-            while not waker._parked and time.monotonic() < deadline:
+            while not waker.parked and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-            parked = waker._parked
+            parked = waker.parked
             await asyncio.to_thread(hub.publish, "log", "a", data={"message": "wake up"})
             deadline = time.monotonic() + 2
             while hub.logs.total < 1 and time.monotonic() < deadline:
