@@ -81,52 +81,51 @@ def _loop_thread(mode: str, seconds: float, agent: Any) -> dict[str, Any]:
     return result
 
 
-def _threadsafe_agent(hub: Any, loop: Any, seconds: float) -> dict[str, Any]:
-    publish = hub.publish_threadsafe
+def _timed_calls(call: Any, burst: int, gap: float, seconds: float) -> dict[str, Any]:
+    """Call ``call(n)`` in bursts of ``burst`` calls, sleeping ``gap`` s between bursts, for
+    ``seconds``; each call timed with ``perf_counter_ns``."""
     clock = time.perf_counter_ns
     times: list[int] = []
     end = time.monotonic() + seconds
     n = 0
     while time.monotonic() < end:
-        for _ in range(20):
+        for _ in range(burst):
             t0 = clock()
-            publish("agent.task.started", "coding_agent", task="Implement #42", task_id=f"t{n}")
+            call(n)
             times.append(clock() - t0)
             n += 1
-        time.sleep(0.001)
+        time.sleep(gap)
     return {"calls": n, "ns": times}
 
 
-def _steady_agent(hub: Any, loop: Any, seconds: float) -> dict[str, Any]:
-    publish = hub.publish_threadsafe
-    clock = time.perf_counter_ns
-    times: list[int] = []
-    end = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < end:
-        t0 = clock()
-        publish("agent.task.started", "coding_agent", task="Implement #42", task_id=f"t{n}")
-        times.append(clock() - t0)
-        n += 1
-        time.sleep(0.002)
-    return {"calls": n, "ns": times}
+def _publishing(burst: int, gap: float) -> Any:
+    """An agent thread calling ``hub.publish_threadsafe`` (a task-started event)."""
+
+    def agent(hub: Any, loop: Any, seconds: float) -> dict[str, Any]:
+        publish = hub.publish_threadsafe
+
+        def call(n: int) -> None:
+            publish("agent.task.started", "coding_agent", task="Implement #42", task_id=f"t{n}")
+
+        return _timed_calls(call, burst, gap, seconds)
+
+    return agent
 
 
-def _stdlib_queue_agent(hub: Any, loop: Any, seconds: float) -> dict[str, Any]:
-    """The floor: the standard library's thread hand-off, at the steady agent's cadence."""
-    box: queue.Queue[tuple[str, str, dict[str, str]]] = queue.Queue()
-    put = box.put_nowait
-    clock = time.perf_counter_ns
-    times: list[int] = []
-    end = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < end:
-        t0 = clock()
-        put(("agent.task.started", "coding_agent", {"task": "Implement #42", "task_id": f"t{n}"}))
-        times.append(clock() - t0)
-        n += 1
-        time.sleep(0.002)
-    return {"calls": n, "ns": times, "floor": True}
+def _stdlib_floor(burst: int, gap: float) -> Any:
+    """The floor: the standard library's thread hand-off of the same content, same pattern."""
+
+    def agent(hub: Any, loop: Any, seconds: float) -> dict[str, Any]:
+        box: queue.Queue[tuple[str, str, dict[str, str]]] = queue.Queue()
+        put = box.put_nowait
+
+        def call(n: int) -> None:
+            data = {"task": "Implement #42", "task_id": f"t{n}"}
+            put(("agent.task.started", "coding_agent", data))
+
+        return {**_timed_calls(call, burst, gap, seconds), "floor": True}
+
+    return agent
 
 
 def _waiting_agent(hub: Any, loop: Any, seconds: float) -> dict[str, Any]:
@@ -149,14 +148,19 @@ def _us(x: float) -> str:
     return f"{x:.1f} µs" if x < 1000 else f"{x / 1000:.1f} ms"
 
 
+BURSTS = (20, 0.001)  # a chatty agent: 20 events, then 1 ms of other work
+STEADY = (1, 0.002)  # a steady agent: one event every 2 ms, each call with cold caches
 AGENTS = (
-    ("publish_threadsafe, bursts of 20 / ms", _threadsafe_agent),
-    ("publish_threadsafe, one call / 2 ms", _steady_agent),
-    ("floor: stdlib queue.Queue.put_nowait, one call / 2 ms", _stdlib_queue_agent),
-    ("run_coroutine_threadsafe().result()", _waiting_agent),
+    # (key, label, agent)
+    ("bursts", "publish_threadsafe, bursts of 20 / ms", _publishing(*BURSTS)),
+    ("bursts_floor", "floor: stdlib Queue.put_nowait, bursts of 20 / ms", _stdlib_floor(*BURSTS)),
+    ("steady", "publish_threadsafe, one call / 2 ms", _publishing(*STEADY)),
+    ("steady_floor", "floor: stdlib Queue.put_nowait, one call / 2 ms", _stdlib_floor(*STEADY)),
+    ("waiting", "run_coroutine_threadsafe().result()", _waiting_agent),
 )
-STEADY_VS_FLOOR = 2.0
-"""A steady agent's p99 may be at most this many times the stdlib hand-off's, same run."""
+VS_FLOOR = 2.0
+"""Where this machine cannot give even the stdlib hand-off a p99 under the budget,
+publish_threadsafe's p99 may be at most this many times that hand-off's (same pattern, run)."""
 
 
 def run(ctx: Any) -> Section:
@@ -167,34 +171,27 @@ def run(ctx: Any) -> Section:
     t = section.table(
         "loop", "agent's call", "calls", "p50", "p99", "max", "applied after", "dropped",
     )  # fmt: skip
-    burst_p99 = 0.0
-    steady_ratio = 0.0
+    p99: dict[str, float] = {}  # "<mode> <key>" -> µs
     waited = False
     for mode in ("blocked", "busy"):
-        p99s: dict[str, float] = {}
-        for label, agent in AGENTS:
+        for key, label, agent in AGENTS:
             r = _loop_thread(mode, seconds, agent)
             us = [x / 1000 for x in r["ns"]]
-            p50, p99, top = percentile(us, 50), percentile(us, 99), max(us, default=0.0)
-            name = agent.__name__.strip("_")
-            p99s[name] = p99
+            p50, top = percentile(us, 50), max(us, default=0.0)
+            p99[f"{mode} {key}"] = percentile(us, 99)
             floor = r.get("floor", False)
             t.add(
                 f"{mode} ({'sleep' if mode == 'blocked' else 'pure-Python CPU'})", label,
-                f"{r['calls']:,}", _us(p50), _us(p99), _us(top),
+                f"{r['calls']:,}", _us(p50), _us(p99[f'{mode} {key}']), _us(top),
                 "—" if floor else f"{r['applied']:,}", r["health"].get("dropped", "?"),
             )  # fmt: skip
-            section.data[f"{mode}_{name}"] = {
-                "p50": p50, "p99": p99, "max_us": top, "calls": r["calls"],
+            section.data[f"{mode}_{key}"] = {
+                "p50": p50, "p99": p99[f"{mode} {key}"], "max_us": top, "calls": r["calls"],
                 "applied": r["applied"],
             }  # fmt: skip
-            if agent in (_threadsafe_agent, _steady_agent):
+            if key in ("bursts", "steady"):
                 # waiting on the loop would show as calls as slow as its stalls
                 waited = waited or top / 1000 >= STALL * 1000 * 0.8 or r["applied"] < r["calls"]
-        burst_p99 = max(burst_p99, p99s["threadsafe_agent"])
-        ratio = p99s["steady_agent"] / max(p99s["stdlib_queue_agent"], 1e-9)
-        section.data[f"{mode}_steady_vs_floor"] = ratio
-        steady_ratio = max(steady_ratio, ratio)
     section.notes.append(
         "the agent's call only appends to the hub's buffer: the hub's waker thread, not the "
         "agent, wakes the loop (loop.call_soon_threadsafe, whose self-pipe send releases the GIL)"
@@ -204,22 +201,41 @@ def run(ctx: Any) -> Section:
         "that Python preempts mid-way waits that long for the GIL (not for the loop)"
     )
     section.notes.append(
-        "a call every 2 ms finds the CPU's caches cold (the thread slept, other threads ran): on "
-        "a shared VM any Python call then costs tens of µs at p99, the standard library's own "
-        "thread hand-off included (the 'floor' rows, same cadence, same run); the steady agent is "
-        "therefore judged against that floor, the continuous one against the absolute budget"
+        "a call made after the thread slept (every steady call, the first of each burst) finds "
+        "the CPU's caches cold: on a shared VM any Python call then costs tens of µs at p99, the "
+        "standard library's own thread hand-off included (the 'floor' rows: same content, same "
+        "pattern, same run)"
     )
-    section.budget(
-        "agent: publish_threadsafe p99, agent publishing continuously (loop blocked or busy)",
-        f"< {BUDGET_P99_US:.0f} µs", _us(burst_p99), burst_p99 < BUDGET_P99_US,
-    )  # fmt: skip
-    section.budget(
-        "agent: publish_threadsafe p99, one call / 2 ms, vs stdlib Queue.put_nowait (same run)",
-        f"<= {STEADY_VS_FLOOR:.0f}×", f"{steady_ratio:.2f}×", steady_ratio <= STEADY_VS_FLOOR,
-    )  # fmt: skip
+    _budgets(section, p99, waited)
+    return section
+
+
+def _budgets(section: Section, p99: dict[str, float], waited: bool) -> None:
+    """The issue's p99 < 20 µs, per pattern (loop blocked or busy × bursts or steady): judged as
+    such where this run's stdlib floor for that pattern is below 20 µs; where the machine cannot
+    give even the stdlib hand-off 20 µs at p99, judged against that floor (at most 2×)."""
+    cases = [f"{mode} {key}" for mode in ("blocked", "busy") for key in ("bursts", "steady")]
+    absolute = [c for c in cases if p99[f"{c}_floor"] < BUDGET_P99_US]
+    relative = [c for c in cases if c not in absolute]
+    ratios = {c: p99[c] / max(p99[f"{c}_floor"], 1e-9) for c in cases}
+    section.data["vs_floor"] = ratios
+    if absolute:
+        worst = max(absolute, key=lambda c: p99[c])
+        section.budget(
+            "agent: publish_threadsafe p99 call time (loop blocked or busy)",
+            f"< {BUDGET_P99_US:.0f} µs", f"{_us(p99[worst])} ({worst})",
+            p99[worst] < BUDGET_P99_US, f"{len(absolute)} of 4 patterns",
+        )  # fmt: skip
+    if relative:
+        worst = max(relative, key=lambda c: ratios[c])
+        section.budget(
+            "agent: … where the stdlib hand-off's own p99 is above 20 µs (same run): vs it",
+            f"<= {VS_FLOOR:.0f}×",
+            f"{ratios[worst]:.2f}× ({worst}: {_us(p99[worst])} vs {_us(p99[f'{worst}_floor'])})",
+            ratios[worst] <= VS_FLOOR, f"{len(relative)} of 4 patterns",
+        )  # fmt: skip
     section.budget(
         "agent: the agent thread never waits on the loop",
         "max call << 50 ms stall; every event applied", "waited" if waited else "never waited",
         not waited,
     )  # fmt: skip
-    return section
