@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import platform
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,3 +154,18 @@ def slope(xs: list[float], ys: list[float]) -> float:
     if var == 0:
         return 0.0
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+
+
+def wait_for_quiet(limit: float = 30.0, below: float = 15.0) -> tuple[float, float]:
+    """Before a measurement that the machine's other work would distort: collect this process's
+    garbage, then wait (at most ``limit`` s) until the CPU, all cores together, is below
+    ``below`` % (the sections before leave servers and browsers shutting down). Returns
+    (seconds waited, CPU % at the start)."""
+    import psutil
+
+    gc.collect()
+    t0 = time.monotonic()
+    first = busy = psutil.cpu_percent(interval=0.5)
+    while busy > below and time.monotonic() - t0 < limit:
+        busy = psutil.cpu_percent(interval=0.5)
+    return time.monotonic() - t0, first

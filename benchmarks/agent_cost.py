@@ -21,31 +21,16 @@ thread) is timed the same way.
 from __future__ import annotations
 
 import asyncio
-import gc
 import queue
 import sys
 import threading
 import time
 from typing import Any
 
-from ._report import Section, percentile
+from ._report import Section, percentile, wait_for_quiet
 
 BUDGET_P99_US = 20.0
 STALL = 0.05
-
-
-def _settle(limit: float = 30.0) -> tuple[float, float]:
-    """Before timing µs: wait (at most ``limit`` s) until the machine is quiet, since the sections
-    before this one leave servers and browsers shutting down, and collect what they left in this
-    process. Returns (seconds waited, CPU % at the start)."""
-    import psutil
-
-    gc.collect()
-    t0 = time.monotonic()
-    first = busy = psutil.cpu_percent(interval=0.5)
-    while busy > 15.0 and time.monotonic() - t0 < limit:
-        busy = psutil.cpu_percent(interval=0.5)
-    return time.monotonic() - t0, first
 
 
 def _loop_thread(mode: str, seconds: float, agent: Any) -> dict[str, Any]:
@@ -191,7 +176,7 @@ def run(ctx: Any) -> Section:
     quiet = []
     for mode in ("blocked", "busy"):
         for key, label, agent in AGENTS:
-            quiet.append(_settle())
+            quiet.append(wait_for_quiet())
             r = _loop_thread(mode, seconds, agent)
             us = [x / 1000 for x in r["ns"]]
             p50, top = percentile(us, 50), max(us, default=0.0)
