@@ -45,26 +45,9 @@ class CommSpy:
 
 def model_ids(widget: Any) -> set[str]:
     """The comm ids of ``widget`` and of every widget reachable through its traits."""
-    import ipywidgets
+    from codeur_widgets.widgets._base import descendants
 
-    todo = [widget]
-    seen: set[str] = set()
-    while todo:
-        w = todo.pop()
-        if isinstance(w, (list, tuple)):
-            todo.extend(w)
-            continue
-        if isinstance(w, dict):
-            todo.extend(w.values())
-            continue
-        if not isinstance(w, ipywidgets.Widget) or w.comm is None or w.model_id in seen:
-            continue
-        seen.add(w.model_id)
-        for name in w.trait_names():
-            if name != "comm":
-                todo.append(getattr(w, name, None))
-        todo.extend(v for v in vars(w).values() if isinstance(v, ipywidgets.Widget))
-    return seen
+    return {w.model_id for w in descendants(widget)}
 
 
 @contextmanager

@@ -24,6 +24,7 @@ __all__ = [
     "HubWidget",
     "WatchedView",
     "close_models",
+    "descendants",
     "resolve_hub",
     "swap_watch",
     "watch_hz",
@@ -45,9 +46,10 @@ def watch_hz(rate: float) -> float:
 Frame = dict[str, dict[str, Any]]
 
 
-def _descendants(root: ipywidgets.Widget) -> list[ipywidgets.Widget]:
-    """Every open widget model reachable from ``root``: its layout and style, children, the
-    parts of a bqplot figure, the panels of a composite (through traits and attributes)."""
+def descendants(root: Any) -> list[ipywidgets.Widget]:
+    """Every open widget model reachable from ``root`` (a widget, or a list or dict of them),
+    ``root`` included: layout and style, children, the parts of a bqplot figure, the panels of a
+    composite (through traits and attributes)."""
     seen: dict[str, ipywidgets.Widget] = {}
     todo: list[Any] = [root]
     while todo:
@@ -85,7 +87,7 @@ def close_models(root: ipywidgets.Widget, close_root: Callable[[], None]) -> Non
     closed only itself would leave its Layout, children and bqplot parts behind (a leak per
     widget displayed, found by tests/reliability/test_leaks.py).
     """
-    models = _descendants(root)
+    models = descendants(root)
     close_root()
     for model in models:
         if model is not root:

@@ -45,7 +45,10 @@ MIX: list[tuple[type, int]] = [
 
 
 def descendants(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
-    """Every widget model reachable from ``widget`` (itself, layout, children, bqplot parts)."""
+    """Every widget model reachable from ``widget`` (itself, layout, children, bqplot parts).
+
+    Deliberately not ``codeur_widgets.widgets._base.descendants``, which ``close_models`` uses
+    to decide what to close: this oracle must not share a blind spot with the code it checks."""
     seen: dict[str, ipywidgets.Widget] = {}
     todo: list[Any] = [widget]
     while todo:

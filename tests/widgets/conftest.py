@@ -22,6 +22,7 @@ from comm.base_comm import BaseComm
 
 from codeur_widgets.core.clock import FakeClock
 from codeur_widgets.core.hub import Hub
+from codeur_widgets.widgets._base import descendants
 
 
 @dataclass
@@ -68,24 +69,7 @@ class CommSpy:
 
 def model_ids(widgets: Any) -> set[str]:
     """The comm ids of ``widgets`` and every widget reachable through their traits."""
-    todo = list(widgets) if isinstance(widgets, (list, tuple, set)) else [widgets]
-    seen: set[str] = set()
-    while todo:
-        w = todo.pop()
-        if isinstance(w, (list, tuple)):
-            todo.extend(w)
-            continue
-        if isinstance(w, dict):
-            todo.extend(w.values())
-            continue
-        if not isinstance(w, ipywidgets.Widget) or w.comm is None or w.model_id in seen:
-            continue
-        seen.add(w.model_id)
-        for name in w.trait_names():
-            if name != "comm":
-                todo.append(getattr(w, name, None))
-        todo.extend(v for v in vars(w).values() if isinstance(v, ipywidgets.Widget))
-    return seen
+    return {w.model_id for w in descendants(list(widgets) if isinstance(widgets, set) else widgets)}
 
 
 def from_browser(widget: ipywidgets.Widget, **state: Any) -> None:
