@@ -29,6 +29,7 @@ if str(REPO) not in sys.path:  # ``tests`` is a namespace package at the reposit
 
 from tests.e2e.lab import (  # noqa: E402
     _RUN_ALL_DONE_JS,
+    CHROMIUM,
     CURRENT_NOTEBOOK,
     RUN_ALL_TIMEOUT_MS,
     VIEWPORT,
@@ -37,6 +38,7 @@ from tests.e2e.lab import (  # noqa: E402
     new_page,
     open_notebook,
 )
+from tests.e2e.lab import CHROMIUM_ARGS as E2E_CHROMIUM_ARGS  # noqa: E402
 from tests.e2e.servers import LabServer, write_notebook  # noqa: E402
 
 if TYPE_CHECKING:
@@ -44,19 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PRELUDE", "WAIT_FOR_GO", "BrowserSession", "KernelTraffic", "available"]
 
-CHROMIUM = os.environ.get("CODEUR_E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # window.gc(), so the soak reads Chromium's JS heap after a collection, not garbage
-    "--js-flags=--expose-gc",
-]
+# window.gc(), so the soak reads Chromium's JS heap after a collection, not garbage
+CHROMIUM_ARGS = [*E2E_CHROMIUM_ARGS, "--js-flags=--expose-gc"]
 
 #: First cell of every benchmark notebook: the repository on sys.path (for ``benchmarks``), the
 #: kernel's pid printed for the harness to watch from outside.

@@ -15,25 +15,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .lab import TALL_VIEWPORT, new_page
+from .lab import CHROMIUM, CHROMIUM_ARGS, TALL_VIEWPORT, new_page
 from .servers import LabServer, VoilaServer
 
 if TYPE_CHECKING:
     # Imported lazily at run time, so a missing Playwright is reported by ``require``.
     from playwright.sync_api import Browser, Page
 
-#: Debian's Chromium; CODEUR_E2E_CHROMIUM points elsewhere (another distribution's path).
-CHROMIUM = os.environ.get("CODEUR_E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 Require = Callable[..., None]
 
 

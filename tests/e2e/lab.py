@@ -7,6 +7,7 @@ hanging it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -19,6 +20,20 @@ from .servers import JupyterProcess
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, WebSocket
+
+#: Debian's Chromium; CODEUR_E2E_CHROMIUM points elsewhere (another distribution's path).
+CHROMIUM = os.environ.get("CODEUR_E2E_CHROMIUM", "/usr/bin/chromium")
+#: Its flags for tests and benchmarks: headless, sandbox-free (root in CI), no network chatter.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 #: Where screenshots go (gitignored), for a person to look at after a run.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
