@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -18,41 +19,9 @@ FLOWS = [
 Item = tuple[str, "str | None", dict[str, Any]]
 
 
-def mixed_stream(n: int, seed: int = 1) -> list[Item]:
-    """``n`` (topic, agent, data) items: statuses, tasks, tokens, flows, jobs and logs."""
-    rng = random.Random(seed)
-    items: list[Item] = []
-    job = 0
-    while len(items) < n:
-        job += 1
-        job_id = f"job-{job}"
-        agent = rng.choice(AGENTS)
-        source, target, kind = rng.choice(FLOWS)
-        items.extend(
-            [
-                ("job.enqueued", None, {"job_id": job_id, "kind": "code_generation"}),
-                ("agent.status", agent, {"status": "active"}),
-                ("agent.task.started", agent, {"task": f"Work on {job_id}", "job_id": job_id}),
-                ("job.started", agent, {"job_id": job_id}),
-                ("agent.message", source, {"target": target, "kind": kind}),
-                ("agent.tokens", agent, {"prompt": 800, "completion": 200, "cost_usd": 0.004}),
-                ("log", agent, {"level": "INFO", "message": f"{agent} handled {job_id}"}),
-                ("agent.message", target, {"target": source, "kind": "reply"}),
-                ("agent.task.completed", agent, {"duration": rng.uniform(0.5, 5.0)}),
-                ("job.completed", agent, {"job_id": job_id, "success": True}),
-            ]
-        )
-    return items[:n]
-
-
-def flow_stream(n: int, seed: int = 1) -> list[tuple[str, str, str]]:
-    rng = random.Random(seed)
-    return [rng.choice(FLOWS) for _ in range(n)]
-
-
-def mixed_events(seed: int = 1, first_job: int = 0) -> Iterator[dict[str, Any]]:
-    """An endless :func:`mixed_stream` as ``publish_many`` dicts, jobs numbered from ``first_job``
-    (built on the fly, so a long run holds no pre-built stream in memory)."""
+def _mixed_items(seed: int = 1, first_job: int = 0) -> Iterator[Item]:
+    """The endless mixed stream: ten (topic, agent, data) items per job, jobs numbered from
+    ``first_job + 1``, agents and flows drawn from ``seed``."""
     rng = random.Random(seed)
     job = first_job
     while True:
@@ -60,7 +29,7 @@ def mixed_events(seed: int = 1, first_job: int = 0) -> Iterator[dict[str, Any]]:
         job_id = f"job-{job}"
         agent = rng.choice(AGENTS)
         source, target, kind = rng.choice(FLOWS)
-        for topic, who, data in (
+        yield from (
             ("job.enqueued", None, {"job_id": job_id, "kind": "code_generation"}),
             ("agent.status", agent, {"status": "active"}),
             ("agent.task.started", agent, {"task": f"Work on {job_id}", "job_id": job_id}),
@@ -71,5 +40,21 @@ def mixed_events(seed: int = 1, first_job: int = 0) -> Iterator[dict[str, Any]]:
             ("agent.message", target, {"target": source, "kind": "reply"}),
             ("agent.task.completed", agent, {"duration": rng.uniform(0.5, 5.0)}),
             ("job.completed", agent, {"job_id": job_id, "success": True}),
-        ):
-            yield {"topic": topic, "agent": who, "data": data}
+        )
+
+
+def mixed_stream(n: int, seed: int = 1) -> list[Item]:
+    """``n`` (topic, agent, data) items: statuses, tasks, tokens, flows, jobs and logs."""
+    return list(itertools.islice(_mixed_items(seed), n))
+
+
+def flow_stream(n: int, seed: int = 1) -> list[tuple[str, str, str]]:
+    rng = random.Random(seed)
+    return [rng.choice(FLOWS) for _ in range(n)]
+
+
+def mixed_events(seed: int = 1, first_job: int = 0) -> Iterator[dict[str, Any]]:
+    """An endless :func:`mixed_stream` as ``publish_many`` dicts, jobs numbered from ``first_job``
+    (built on the fly, so a long run holds no pre-built stream in memory)."""
+    for topic, who, data in _mixed_items(seed, first_job):
+        yield {"topic": topic, "agent": who, "data": data}
