@@ -153,9 +153,11 @@ class QueueStats(Store):
             raise ValueError(f"window must be a positive int, got {window!r}")
         if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
             raise ValueError(f"max_active must be a positive int, got {max_active!r}")
-        if isinstance(finished_memory, bool) or not isinstance(finished_memory, int):
-            raise ValueError(f"finished_memory must be an int >= 2, got {finished_memory!r}")
-        if finished_memory < 2:
+        if (
+            isinstance(finished_memory, bool)
+            or not isinstance(finished_memory, int)
+            or finished_memory < 2
+        ):
             raise ValueError(f"finished_memory must be an int >= 2, got {finished_memory!r}")
         self.window = window
         self.max_active = max_active

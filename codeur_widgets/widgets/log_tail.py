@@ -85,23 +85,20 @@ class LogTail(HubWidget):
             window = query.pop("lines")
             state.update(query)
             if initial:
-                state.update(lines=window, tail=self._tail(window, reset=True))
+                state.update(lines=window, tail=self._tail(window))
             elif window != self.lines:
                 appended = self._appended(self.lines, window) if self._framing else None
                 if appended is None:
-                    state["tail"] = self._tail(window, reset=True)
+                    state["tail"] = self._tail(window)
                 else:
                     state["tail"] = self._tail(appended, keep=len(window))
                 state["lines"] = window
         return state
 
-    def _tail(
-        self, lines: list[dict[str, Any]], *, reset: bool = False, keep: int = 0
-    ) -> dict[str, Any]:
+    def _tail(self, lines: list[dict[str, Any]], keep: int | None = None) -> dict[str, Any]:
+        """The next ``tail`` message (numbered): see :func:`_tail_message`."""
         self._tail_n += 1
-        if reset:
-            return {"n": self._tail_n, "reset": True, "lines": lines, "keep": len(lines)}
-        return {"n": self._tail_n, "reset": False, "lines": lines, "keep": keep}
+        return _tail_message(self._tail_n, lines, keep)
 
     @staticmethod
     def _appended(
@@ -139,12 +136,7 @@ class LogTail(HubWidget):
         never an append meant for a page that already had the lines before it."""
         state: dict[str, Any] = super().get_state(key, drop_defaults=drop_defaults)
         if key is None:
-            state["tail"] = {
-                "n": self._tail_n,
-                "reset": True,
-                "lines": list(self.lines),
-                "keep": len(self.lines),
-            }
+            state["tail"] = _tail_message(self._tail_n, list(self.lines))
         return state
 
     def _query(self, logs: Mapping[str, Any], traits: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,6 +167,14 @@ class LogTail(HubWidget):
         with self.hold_sync():
             for name, value in self._state({"logs": logs}, {}).items():
                 setattr(self, name, value)
+
+
+def _tail_message(n: int, lines: list[dict[str, Any]], keep: int | None = None) -> dict[str, Any]:
+    """A ``tail`` value: the whole window (``keep`` None: ``reset``), or ``lines`` to append,
+    keeping the last ``keep`` lines."""
+    if keep is None:
+        return {"n": n, "reset": True, "lines": lines, "keep": len(lines)}
+    return {"n": n, "reset": False, "lines": lines, "keep": keep}
 
 
 def _seq(line: Mapping[str, Any]) -> int:
