@@ -55,25 +55,6 @@ export function decodeFlows(flows, ids = []) {
 }
 
 /**
- * Decayed per-edge intensities at hub time `t` from a `flows` frame (see decodeFlows for `ids`).
- * Returns Map(edgeId -> {intensity, rate, lastMinute}).
- */
-export function edgeStates(flows, t, ids = []) {
-  const out = new Map();
-  const dt = t - (flows?.now ?? t);
-  for (const e of decodeFlows(flows, ids)) {
-    out.set(e.id, { intensity: decay(e.intensity, flows.half_life ?? 2, dt), rate: e.rate, lastMinute: e.lastMinute });
-  }
-  return out;
-}
-
-/** True while any edge is still visibly active at time t (the animation loop may stop otherwise). */
-export function anyActive(states) {
-  for (const s of states.values()) if (s.intensity > ACTIVE_THRESHOLD) return true;
-  return false;
-}
-
-/**
  * What changed between the topology on screen and a new one. `prev` holds Maps of id -> item
  * (as last applied); positions of existing nodes are never touched, so nothing re-lays out.
  */

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  ACTIVE_THRESHOLD, BASE_WIDTH, MAX_WIDTH, anyActive, dashSpeed, decay, diffTopology, edgeId, edgeLabel,
-  edgeStates, edgeWidth, prettyEdge, roleColour, statsLine,
+  ACTIVE_THRESHOLD, BASE_WIDTH, MAX_WIDTH, dashSpeed, decay, decodeFlows, diffTopology, edgeId, edgeLabel,
+  edgeWidth, prettyEdge, roleColour, statsLine,
 } from "../lib/flows.js";
 
 test("decay halves every half-life and never grows", () => {
@@ -14,19 +14,26 @@ test("decay halves every half-life and never grows", () => {
   assert.equal(decay(5, 0, 1), 5);
 });
 
+// What the view's animation does per step: decay each listed edge from the frame's `now`.
+function statesAt(flows, t, ids = []) {
+  const dt = t - (flows?.now ?? t);
+  return new Map(decodeFlows(flows, ids).map((e) => [e.id, { ...e, intensity: decay(e.intensity, flows.half_life ?? 2, dt) }]));
+}
+const anyActive = (states) => [...states.values()].some((s) => s.intensity > ACTIVE_THRESHOLD);
+
 test("edge states decay from the snapshot's now", () => {
   const flows = {
     now: 100, half_life: 2,
     edges: { "a->b": { intensity: 4, rate: 0.5, last_minute: 30 }, "b->c": { intensity: 0.06, rate: 0.1, last_minute: 1 } },
   };
-  const at100 = edgeStates(flows, 100);
+  const at100 = statesAt(flows, 100);
   assert.equal(at100.get("a->b").intensity, 4);
   assert.equal(at100.get("a->b").lastMinute, 30);
-  const at104 = edgeStates(flows, 104);
+  const at104 = statesAt(flows, 104);
   assert.equal(at104.get("a->b").intensity, 1);
   assert.ok(anyActive(at104));
-  assert.ok(!anyActive(edgeStates(flows, 130)));
-  assert.equal(edgeStates(null, 0).size, 0);
+  assert.ok(!anyActive(statesAt(flows, 130)));
+  assert.equal(statesAt(null, 0).size, 0);
 });
 
 test("widths and speeds grow with intensity, bounded", () => {
