@@ -182,50 +182,71 @@ class EventBus:
 class ThreadInbox:
     """A bounded, thread-safe buffer of events published from threads other than the loop's.
 
-    ``put`` never waits on the loop: it appends under a short lock (drop-oldest when full, counted)
-    and asks for a wake-up only when none is pending (the hub's :class:`~.waker.LoopWaker` then
-    schedules one drain per batch, never one per event, and the publisher makes no syscall).
+    ``put`` never waits on the loop, and in the common case takes no lock either: it is one
+    ``deque.append`` (atomic under the GIL) and two checks, because an agent thread pays for
+    every call with cold caches and each object it touches then costs (see the agent section of
+    ``python -m benchmarks``). It asks for a wake-up only when none is pending (the hub's
+    :class:`~.waker.LoopWaker` then schedules one drain per batch, never one per event, and the
+    publisher makes no syscall).
+
+    The bound: a ``put`` that finds more than ``capacity`` events waiting removes the oldest and
+    counts each in :attr:`dropped`. Only that overload path takes a lock, shared by publishing
+    threads and never held by the loop, so a publisher still never waits on the loop. Every event
+    put is either taken or counted as dropped, exactly; while the loop and the publishers race,
+    the buffer may hold a few events over ``capacity`` for a moment.
     """
 
     def __init__(self, capacity: int, wake: Callable[[], None]) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
+        # Never replaced: publishers append to it without a lock, so a swap could lose an event.
         self._items: deque[Event] = deque()
-        self._lock = threading.Lock()
+        self._trim_lock = threading.Lock()
         self._wake = wake
         self._wake_pending = False
-        self.received = 0
         self.dropped = 0
 
     def put(self, event: Event) -> None:
-        with self._lock:
-            if len(self._items) >= self.capacity:
-                self._items.popleft()
-                self.dropped += 1
-            self._items.append(event)
-            self.received += 1
-            if self._wake_pending:
-                return
+        items = self._items
+        items.append(event)
+        if len(items) > self.capacity:
+            self._trim()
+        if not self._wake_pending:
+            # Two publishers may both get here: one extra poke, which is harmless.
             self._wake_pending = True
-        self._wake()
+            self._wake()
+
+    def _trim(self) -> None:
+        # Overload only. The loop may be taking events at the same time: both pop from the left,
+        # each event goes to one of them, and only the ones popped here are counted as dropped.
+        with self._trim_lock:
+            items = self._items
+            while len(items) > self.capacity:
+                try:
+                    items.popleft()
+                except IndexError:  # the loop took the rest meanwhile
+                    break
+                self.dropped += 1
 
     def take(self, limit: int) -> list[Event]:
-        """Remove and return up to ``limit`` events, oldest first."""
-        with self._lock:
-            items = self._items
-            if len(items) <= limit:
-                # Swap, then copy outside the lock: a publishing thread never waits for a copy.
-                self._items = deque()
-                self._wake_pending = False
-            else:
-                return [items.popleft() for _ in range(limit)]
-        return list(items)
+        """Remove and return up to ``limit`` events, oldest first (called by the loop)."""
+        # First: a put from now on asks for a wake-up again, so none is left unannounced.
+        self._wake_pending = False
+        items = self._items
+        popleft = items.popleft
+        out: list[Event] = []
+        append = out.append
+        try:
+            for _ in range(min(limit, len(items))):
+                append(popleft())
+        except IndexError:  # a publisher's trim took the last ones
+            pass
+        return out
 
     def wake_failed(self) -> None:
         """The wake-up could not be scheduled (no loop): allow the next put to try again."""
-        with self._lock:
-            self._wake_pending = False
+        self._wake_pending = False
 
     def __len__(self) -> int:
         return len(self._items)

@@ -310,6 +310,8 @@ class Event:
         ):
             # The common case (a topic and agent already seen, stamped now), in as few calls as
             # possible: an agent thread publishing every few ms pays each call with cold caches.
+            # Hub.publish_threadsafe repeats this test and new_event_id() inline: keep them equal
+            # (tests/core/test_hub.py checks that both build the same event).
             return cls(topic, agent, clean_data(data), clock(), new_event_id())
         return cls(
             check_topic(topic),

@@ -195,6 +195,27 @@ def test_threads_without_a_running_loop_apply_directly_and_exactly() -> None:
     assert store.counts == {"log": 40_000}
 
 
+def test_publish_threadsafe_fast_path_builds_what_event_create_builds() -> None:
+    # publish_threadsafe inlines Event.create's fast path (a topic and agent already seen): the
+    # two must agree, first call (slow path, which caches the names) and later calls alike.
+    hub, _ = make_hub(clock=FakeClock(50.0))
+    long_text = "é" * 10_000  # not a fast-path value: cleaned (truncated) either way
+    for _ in range(2):
+        got = hub.publish_threadsafe("agent.custom.topic", "fresh_agent", text=long_text, n=1)
+        want = Event.create("agent.custom.topic", "fresh_agent", {"text": long_text, "n": 1},
+                            clock=hub.clock)  # fmt: skip
+        assert (got.topic, got.agent, got.data, got.ts) == (want.topic, want.agent, want.data,
+                                                            want.ts)  # fmt: skip
+        assert got.id.split("-")[0] == want.id.split("-")[0] and got.id != want.id
+        assert got.trace_id is None and got.span_id is None
+    with pytest.raises(InvalidEvent, match="data"):
+        hub.publish_threadsafe("agent.custom.topic", "fresh_agent", data={"x": float("nan")})
+    with pytest.raises(InvalidEvent, match="topic"):
+        hub.publish_threadsafe("Bad Topic", "fresh_agent")
+    with pytest.raises(InvalidEvent, match="agent"):
+        hub.publish_threadsafe("agent.custom.topic", 42)  # type: ignore[arg-type]
+
+
 def test_full_inbox_drops_oldest_and_counts_while_the_caller_never_blocks() -> None:
     async def main() -> tuple[Hub, CountingStore, float]:
         hub, store = make_hub(thread_buffer=1_000)
