@@ -5,9 +5,10 @@ redis-py's own Python parser awaits the stream once per reply element; an ``XREA
 parser reads whatever bytes are available in one call and parses the reply synchronously, with
 bulk strings handled inline: about four times faster on stream replies.
 
-With hiredis installed (``pip install 'redis[hiredis]'``) redis-py's C parser is faster still and
-is used instead. This module relies on redis-py's parser interface (``redis._parsers``); if that
-changes, :func:`parser_class` returns None and redis-py's default parser is used.
+With hiredis installed (a dependency of ``codeur-widgets[redis]``) redis-py's C parser is faster
+still and is used instead: this one is the fallback where hiredis cannot be installed. This
+module relies on redis-py's parser interface (``redis._parsers``); if that changes,
+:func:`parser_class` returns None and redis-py's default parser is used.
 """
 
 from __future__ import annotations
@@ -75,8 +76,12 @@ def _parse(buf: bytes, pos: int, error: Any) -> tuple[Any, int]:
     raise ValueError(f"Protocol Error: {buf[pos : pos + 20]!r}")
 
 
-def parser_class() -> type | None:
-    """The parser class to pass as ``parser_class``, or None to keep redis-py's default."""
+def parser_class(use_hiredis: bool = True) -> type | None:
+    """The parser class to pass as ``parser_class``, or None to keep redis-py's default.
+
+    None when hiredis is installed (redis-py then uses it, and it is faster still) unless
+    ``use_hiredis`` is false: the tests use that to run this parser against a real server too.
+    """
     try:
         from redis._parsers import _AsyncRESP2Parser
         from redis._parsers.base import SERVER_CLOSED_CONNECTION_ERROR
@@ -84,7 +89,7 @@ def parser_class() -> type | None:
         from redis.utils import HIREDIS_AVAILABLE
     except ImportError:  # a redis-py whose private layout changed: use its parser
         return None
-    if HIREDIS_AVAILABLE:
+    if HIREDIS_AVAILABLE and use_hiredis:
         return None
     slots = {name for cls in _AsyncRESP2Parser.__mro__ for name in getattr(cls, "__slots__", ())}
     if not {"_stream", "_buffer", "encoder"} <= slots or not hasattr(

@@ -19,6 +19,7 @@ import pytest
 from codeur_widgets.core.events import Event
 from codeur_widgets.core.hub import Hub
 from codeur_widgets.emit import Emitter
+from codeur_widgets.transports import _resp, redis_streams
 from codeur_widgets.transports.redis_server import RedisServer, free_port
 from codeur_widgets.transports.redis_streams import RedisStreamSource
 
@@ -121,7 +122,16 @@ def source(url: str, group: str, **options: Any) -> RedisStreamSource:
 
 
 # -- exact delivery ------------------------------------------------------------------------------
-def test_two_emitter_processes_deliver_exactly(redis_server: RedisServer, stream: str) -> None:
+@pytest.mark.parametrize("parser", ["default", "built-in"])
+def test_two_emitter_processes_deliver_exactly(
+    redis_server: RedisServer, stream: str, parser: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "default": hiredis (a dependency of the redis extra); "built-in": our pure-Python RESP2
+    # parser, the fallback where hiredis cannot be installed, on the same 200,000 entries.
+    if parser == "built-in":
+        fallback = _resp.parser_class(use_hiredis=False)
+        assert fallback is not None, "redis-py's parser interface changed: see transports/_resp.py"
+        monkeypatch.setattr(redis_streams, "_PARSER_OPTIONS", {"parser_class": fallback})
     n = 100_000
     url = f"{redis_server.url}?stream={stream}"
 
