@@ -6,9 +6,9 @@ b) Soak: a real JupyterLab kernel with a Dashboard displayed in Chromium publish
    for ``--soak-seconds`` (default 600); the harness samples the kernel's RSS every 5 s from
    outside (psutil) and fits a line to the samples of the second half. The first half is the
    warm-up: the stores' bounded memories fill up then (the log buffer's 10,000 lines in 20 s, the
-   queue's 100,000 finished job ids, kept to count repeated terminal events once, in 200 s at
-   500 jobs/s); its slope is reported too. Chromium's JS heap is read at both ends, after a
-   forced garbage collection.
+   queue's 20,000 finished job ids, kept to count repeated terminal events once, in 40 s at
+   500 jobs/s); its slope is reported too. Chromium's JS heap is read every ``HEAP_EVERY_S``,
+   each time after a forced garbage collection, and fitted the same way.
 c) 1,000 widgets (200 each of AgentCards, AgentGraphView, QueueStats, LogTail, SystemMetrics) on one
    Hub, with a comm spy in place of the kernel, closed: how many are still alive after
    ``gc.collect`` (weak references), how many hub watches remain, RSS before, with and after.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import json
 import random
+import re
 import threading
 import time
 import weakref
@@ -34,6 +35,8 @@ SLOPE_BUDGET_MB_PER_MIN = 0.5
 """'No upward trend': the fitted slope after warm-up stays under 0.5 MB/min (under 5 MB over a
 10-minute soak, inside the allocator's noise)."""
 SOAK_RATE = 5_000
+# How often the soak reads Chromium's JS heap (after a forced GC, which costs the page ~10 ms).
+HEAP_EVERY_S = 30.0
 
 
 def _rss_mb(proc: psutil.Process | None = None) -> float:
@@ -196,6 +199,38 @@ print("SOAK_DONE", json.dumps({{"sent": sent, "seconds": round(took, 1),
 _HEAP_JS = "() => (performance.memory ? performance.memory.usedJSHeapSize : null)"
 
 
+def _heap_after_gc(page: Any) -> float | None:
+    """Chromium's used JS heap in bytes after a forced GC (``--expose-gc``), or None."""
+    page.evaluate("() => window.gc && window.gc()")
+    value = page.evaluate(_HEAP_JS)
+    return float(value) if value else None
+
+
+def _wait_sampling_heap(
+    session: Any, page: Any, timeout_s: float, heaps: list[tuple[float, float]]
+) -> re.Match[str]:
+    """Wait for the soak's SOAK_DONE line, reading the JS heap every ``HEAP_EVERY_S`` meanwhile.
+
+    The page belongs to this thread (Playwright's sync API), so the heap is read here, between
+    polls of the notebook's output, rather than by the RSS sampler's thread.
+    """
+    t0 = time.monotonic()
+    next_heap = 0.0
+    while True:
+        now = time.monotonic() - t0
+        if now >= next_heap:
+            heap = _heap_after_gc(page)
+            if heap is not None:
+                heaps.append((now, heap / 2**20))
+            next_heap = now + HEAP_EVERY_S
+        match = re.search(r"SOAK_DONE (\{.*\})", session.output(page))
+        if match:
+            return match
+        if now > timeout_s:
+            raise TimeoutError("the soak notebook never printed SOAK_DONE")
+        page.wait_for_timeout(500)
+
+
 def soak(ctx: Any, seconds: float) -> dict[str, Any]:
     from ._browser import WAIT_FOR_GO
 
@@ -205,13 +240,14 @@ def soak(ctx: Any, seconds: float) -> dict[str, Any]:
         [SOAK_SETUP, SOAK_RUN.format(wait=WAIT_FOR_GO, rate=SOAK_RATE, seconds=seconds)],
     )
     samples: list[tuple[float, float]] = []
+    heaps: list[tuple[float, float]] = []  # (seconds since go, MiB), each after a forced GC
     stop = threading.Event()
     try:
         with session.page() as page:
             session.start_notebook(page, name)
             proc = psutil.Process(session.kernel_pid(page))
             page.locator(".cw-log-tail").first.wait_for(timeout=90_000)
-            heap_start = page.evaluate(_HEAP_JS)
+            heap_start = _heap_after_gc(page)
 
             def sample() -> None:
                 t0 = time.monotonic()
@@ -225,11 +261,10 @@ def soak(ctx: Any, seconds: float) -> dict[str, Any]:
             sampler = threading.Thread(target=sample, daemon=True)
             session.go()
             sampler.start()
-            done = session.wait_output(page, r"SOAK_DONE (\{.*\})", timeout_s=seconds + 120)
+            done = _wait_sampling_heap(session, page, seconds + 120, heaps)
             stop.set()
             sampler.join(timeout=10)
-            page.evaluate("() => window.gc && window.gc()")
-            heap_end = page.evaluate(_HEAP_JS)
+            heap_end = _heap_after_gc(page)
     finally:
         stop.set()
         session.shutdown_kernels()
@@ -238,6 +273,8 @@ def soak(ctx: Any, seconds: float) -> dict[str, Any]:
     steady = [(t, r) for t, r in samples if t >= warm]
     fit = slope([t / 60 for t, _ in steady], [r for _, r in steady])
     fit_early = slope([t / 60 for t, _ in early], [r for _, r in early])
+    heap_steady = [(t, h) for t, h in heaps if t >= warm]
+    heap_fit = slope([t / 60 for t, _ in heap_steady], [h for _, h in heap_steady])
     return {
         "seconds": seconds,
         "kernel": json.loads(done.group(1)),
@@ -250,6 +287,8 @@ def soak(ctx: Any, seconds: float) -> dict[str, Any]:
         "rss_end_mb": samples[-1][1] if samples else float("nan"),
         "js_heap_start": heap_start,
         "js_heap_end": heap_end,
+        "js_heaps_mib": heaps,
+        "js_heap_slope_mib_per_min": heap_fit,
     }
 
 
@@ -305,17 +344,21 @@ def run(ctx: Any) -> Section:
     t = section.table(
         "soak", "events/s", "kernel RSS start / half-way / end", "slope, first half (warm-up)",
         "slope, second half", "Chromium JS heap start → end (after GC)",
+        "JS heap slope, second half",
     )  # fmt: skip
     heap = (
         f"{fmt_bytes(s['js_heap_start'])} → {fmt_bytes(s['js_heap_end'])}"
         if s["js_heap_start"] and s["js_heap_end"]
         else "n/a"
     )
+    heap_slope = s["js_heap_slope_mib_per_min"]
+    heap_trend = f"{heap_slope:+.3f} MiB/min" if s["js_heaps_mib"] else "n/a"
     t.add(
         f"{s['seconds']:.0f} s, Dashboard in Chromium", f"{s['kernel']['rate']:,}",
         f"{s['rss_start_mb']:.0f} / {s['rss_after_warmup_mb']:.0f} / {s['rss_end_mb']:.0f} MB",
         f"{s['slope_first_half_mb_per_min']:+.3f} MB/min",
         f"{s['slope_mb_per_min']:+.3f} MB/min ({s['slope_mb_per_min'] * 60:+.1f} MB/h)", heap,
+        heap_trend,
     )  # fmt: skip
     section.budget(
         f"memory: {s['seconds']:.0f} s soak at 5k events/s, kernel RSS slope (second half)",
