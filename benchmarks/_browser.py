@@ -18,7 +18,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -135,10 +135,22 @@ class BrowserSession:
     def output(self, page: Page) -> str:
         return str(page.locator(CURRENT_NOTEBOOK).inner_text())
 
-    def wait_output(self, page: Page, pattern: str, timeout_s: float = 90.0) -> re.Match[str]:
-        """Wait for ``pattern`` (a regex) in the notebook's text; its match."""
+    def wait_output(
+        self,
+        page: Page,
+        pattern: str,
+        timeout_s: float = 90.0,
+        each_poll: Callable[[], None] | None = None,
+    ) -> re.Match[str]:
+        """Wait for ``pattern`` (a regex) in the notebook's text; its match.
+
+        ``each_poll``, if given, runs before every look at the output: work that must use the
+        page meanwhile goes there, since the page belongs to this thread (Playwright's sync API).
+        """
         deadline = time.monotonic() + timeout_s
         while True:
+            if each_poll is not None:
+                each_poll()
             text = self.output(page)
             match = re.search(pattern, text)
             if match:

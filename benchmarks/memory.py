@@ -19,11 +19,10 @@ from __future__ import annotations
 import gc
 import json
 import random
-import re
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psutil
@@ -206,29 +205,23 @@ def _heap_after_gc(page: Any) -> float | None:
     return float(value) if value else None
 
 
-def _wait_sampling_heap(
-    session: Any, page: Any, timeout_s: float, heaps: list[tuple[float, float]]
-) -> re.Match[str]:
-    """Wait for the soak's SOAK_DONE line, reading the JS heap every ``HEAP_EVERY_S`` meanwhile.
-
-    The page belongs to this thread (Playwright's sync API), so the heap is read here, between
-    polls of the notebook's output, rather than by the RSS sampler's thread.
-    """
+def _heap_sampler(page: Any, heaps: list[tuple[float, float]]) -> Callable[[], None]:
+    """A ``wait_output`` poll hook that appends ``(seconds, MiB)`` to ``heaps`` every
+    ``HEAP_EVERY_S``, each read after a forced GC."""
     t0 = time.monotonic()
-    next_heap = 0.0
-    while True:
+    next_read = 0.0
+
+    def poll() -> None:
+        nonlocal next_read
         now = time.monotonic() - t0
-        if now >= next_heap:
-            heap = _heap_after_gc(page)
-            if heap is not None:
-                heaps.append((now, heap / 2**20))
-            next_heap = now + HEAP_EVERY_S
-        match = re.search(r"SOAK_DONE (\{.*\})", session.output(page))
-        if match:
-            return match
-        if now > timeout_s:
-            raise TimeoutError("the soak notebook never printed SOAK_DONE")
-        page.wait_for_timeout(500)
+        if now < next_read:
+            return
+        next_read = now + HEAP_EVERY_S
+        heap = _heap_after_gc(page)
+        if heap is not None:
+            heaps.append((now, heap / 2**20))
+
+    return poll
 
 
 def soak(ctx: Any, seconds: float) -> dict[str, Any]:
@@ -261,7 +254,9 @@ def soak(ctx: Any, seconds: float) -> dict[str, Any]:
             sampler = threading.Thread(target=sample, daemon=True)
             session.go()
             sampler.start()
-            done = _wait_sampling_heap(session, page, seconds + 120, heaps)
+            done = session.wait_output(
+                page, r"SOAK_DONE (\{.*\})", seconds + 120, _heap_sampler(page, heaps)
+            )
             stop.set()
             sampler.join(timeout=10)
             heap_end = _heap_after_gc(page)
