@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .events import Event
 
 if TYPE_CHECKING:
-    from ..sim.simulator import Simulator
     from .hub import Hub
 
 __all__ = [
@@ -28,6 +27,7 @@ __all__ = [
     "SIMULATOR_SPEEDS",
     "Admin",
     "AdminError",
+    "SimulatorControl",
 ]
 
 AGENT_COMMANDS = ("pause", "resume", "cancel", "restart")
@@ -43,6 +43,24 @@ SIMULATOR_SPEEDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Simulator time scales the dashboard offers; any value in (0, 1000] is valid."""
 
 
+@runtime_checkable
+class SimulatorControl(Protocol):
+    """What the admin controls need of a simulator (``codeur_widgets.Simulator`` implements it).
+
+    The core depends on this protocol, not on the simulator, so that ``core`` never imports
+    ``sim``; any driver of fake or real agents with these members can be attached.
+    """
+
+    time_scale: float
+
+    @property
+    def running(self) -> bool: ...
+
+    def start(self, jobs_per_minute: float = 30.0, concurrency: int = 2) -> Any: ...
+
+    def stop(self) -> Any: ...
+
+
 class AdminError(ValueError):
     """An admin action that cannot be carried out; the message says why."""
 
@@ -52,12 +70,13 @@ class Admin:
 
     Args:
         hub: the hub to act on.
-        simulator: a :class:`~codeur_widgets.Simulator` the controls may start, stop and speed up.
+        simulator: a :class:`SimulatorControl` (e.g. :class:`~codeur_widgets.Simulator`) that
+            the controls may start, stop and speed up.
         origin: who acts, recorded in every event (``"dashboard"``, a user name, a script).
     """
 
     def __init__(
-        self, hub: Hub, simulator: Simulator | None = None, *, origin: str = "dashboard"
+        self, hub: Hub, simulator: SimulatorControl | None = None, *, origin: str = "dashboard"
     ) -> None:
         self.hub = hub
         self.simulator = simulator
@@ -134,7 +153,7 @@ class Admin:
         sim.time_scale = value
         return event
 
-    def _simulator(self) -> Simulator:
+    def _simulator(self) -> SimulatorControl:
         if self.simulator is None:
             raise AdminError("no simulator is attached to this dashboard")
         return self.simulator

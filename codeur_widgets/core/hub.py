@@ -44,6 +44,7 @@ from .history import History
 from .logs import LogBuffer, LogHandler, capture_logging
 from .queue import QueueStats
 from .registry import AgentRegistry
+from .sources import open_source
 from .store import Store
 from .system import SystemSampler
 from .waker import LoopWaker
@@ -246,9 +247,8 @@ class Hub:
     @staticmethod
     def _open_source(source: str | Source) -> Source:
         if isinstance(source, str):
-            # Optional dependencies (redis) load only when a URL asks for them.
-            from ..transports import open_source  # type: ignore[attr-defined,unused-ignore]
-
+            # Resolved through the source registry (filled by transports' entry points), so the
+            # core imports no transport and optional dependencies load only when a URL asks.
             return open_source(source)
         return source
 

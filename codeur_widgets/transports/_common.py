@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
+from ..core.sources import mask_url
+
 __all__ = ["Backoff", "LagStats", "ParsedURL", "mask_url", "parse_url", "scrub"]
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -49,30 +51,6 @@ REDIS_URL_PARAMS = frozenset(
 SECRET_PARAMS = frozenset({"password", "ssl_password"})
 # RESP2 is forced: the source parses raw replies in their RESP2 shape for speed.
 IGNORED_PARAMS = frozenset({"protocol"})
-
-
-def mask_url(url: object) -> str:
-    """``url`` without credentials or query: ``redis://***@host:port/db``.
-
-    The query is dropped entirely because it may carry ``password=`` or ``ssl_password=``; the
-    stream and group are shown separately where they matter. Never raises.
-    """
-    if not isinstance(url, str):
-        return f"<{type(url).__name__}>"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-        has_credentials = parts.username is not None or parts.password is not None
-    except ValueError:
-        return "<unparseable url>"
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = host + (f":{port}" if port is not None else "")
-    if has_credentials:
-        netloc = "***@" + netloc
-    scheme = parts.scheme or "redis"
-    return f"{scheme}://{netloc}{parts.path}"
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
