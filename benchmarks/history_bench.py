@@ -173,6 +173,10 @@ def run(quick: bool = False) -> list[Row]:
                 "target": "≥ 0.7×",
                 "measured": f"{paused / without:.2f}×",
                 "met": paused / without >= 0.7,
+                # 50,000 queued events leave out what this budget is about, the garbage
+                # collector's passes over 200,000 of them (0.93x at 50,000 where 200,000 gave
+                # 0.79x, same code, before the queue held plain fields).
+                "not_judged": "in quick mode" if quick else "",
             },
             {
                 "metric": "Hub.publish with history, until all written",
@@ -234,6 +238,10 @@ def run(quick: bool = False) -> list[Row]:
         assert span is not None
         first, last = span
         mid = first + (last - first) / 2
+        # A range of 100,000 events: from the middle of the 1,000,000-event file; a quick run's
+        # file holds only 100,000, so there the range is the whole file (same size, same budget).
+        if quick:
+            mid = first
         until = min(last, mid + 100_000 * 0.04)
 
         def rebuild() -> float:
