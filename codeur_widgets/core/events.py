@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "MAX_DEPTH",
@@ -34,6 +34,7 @@ __all__ = [
     "TRUNCATION_MARKER",
     "Event",
     "InvalidEvent",
+    "Publisher",
 ]
 
 MAX_STRING = 8192
@@ -420,3 +421,47 @@ class Event:
             f"Event(topic={self.topic!r}, agent={self.agent!r}, ts={self.ts:.3f}, "
             f"data={self.data!r})"
         )
+
+
+class Publisher(Protocol):
+    """Where events are published by keyword: a :class:`~codeur_widgets.core.hub.Hub`, an
+    :class:`~codeur_widgets.emit.Emitter`, or anything with the same ``publish`` (what
+    :func:`~codeur_widgets.transports.bridge.bridge` forwards to).
+
+    The hub and the emitter inherit :meth:`publish` from here, its one definition; each supplies
+    ``clock`` and :meth:`_accept` (the hub applies the event, the emitter queues it for Redis).
+    """
+
+    clock: Any
+
+    def publish(
+        self,
+        topic: str,
+        agent: str | None = None,
+        *,
+        data: Mapping[str, Any] | None = None,
+        ts: float | str | None = None,
+        id: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        **fields: Any,
+    ) -> Event:
+        """Validate one event and hand it on; returns it. A mistake raises
+        :class:`InvalidEvent` naming the field, in the caller.
+
+        Keyword arguments other than the envelope's go into ``data``:
+        ``publish("job.enqueued", job_id="job-7", kind="code_generation")``. A hub applies the
+        event now (from a thread other than its loop's, it buffers it like
+        ``publish_threadsafe``); an emitter queues it for Redis and never blocks.
+        """
+        if fields:
+            data = {**data, **fields} if data else fields
+        event = Event.create(
+            topic, agent, data, ts=ts, id=id, trace_id=trace_id, span_id=span_id, clock=self.clock
+        )
+        self._accept(event)
+        return event
+
+    def _accept(self, event: Event) -> None:
+        """Take a validated event (apply it, queue it): what :meth:`publish` ends with."""
+        raise NotImplementedError

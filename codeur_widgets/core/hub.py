@@ -27,7 +27,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from threading import get_ident as _get_ident
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import networkx as nx
 
@@ -35,7 +35,7 @@ from .agent import AgentHandle
 from .bus import EventBus, ThreadInbox
 from .clock import Clock, wall_clock
 from .events import _ID_COUNTER as _ID
-from .events import _ID_PREFIX, Event, InvalidEvent, clean_data
+from .events import _ID_PREFIX, Event, InvalidEvent, Publisher, clean_data
 from .events import _valid_agents as _seen_agents
 from .events import _valid_topics as _seen_topics
 from .flows import FlowTracker
@@ -47,10 +47,8 @@ from .registry import AgentRegistry
 from .sources import open_source
 from .store import Store
 from .system import SystemSampler
+from .tasks import wait_cancelled
 from .waker import LoopWaker
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 __all__ = ["Hub", "Source", "Watch", "default_hub"]
 
@@ -134,7 +132,7 @@ class Watch:
         self._seen = None
 
 
-class Hub:
+class Hub(Publisher):
     """The in-process event hub: bus, stores, periodic tasks and the render tick.
 
     Args:
@@ -253,33 +251,9 @@ class Hub:
         return source
 
     # -- publishing ----------------------------------------------------------------------------
-    def publish(
-        self,
-        topic: str,
-        agent: str | None = None,
-        *,
-        data: Mapping[str, Any] | None = None,
-        ts: float | str | None = None,
-        id: str | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
-        **fields: Any,
-    ) -> Event:
-        """Validate and apply one event now; raises :class:`InvalidEvent` naming a bad field.
+    # publish(topic, agent, *, data, ts, id, trace_id, span_id, **fields): see Publisher.
 
-        Keyword arguments other than the envelope's go into ``data``:
-        ``hub.publish("job.enqueued", job_id="job-7", kind="code_generation")``.
-        From a thread other than the running loop's it behaves like :meth:`publish_threadsafe`.
-        """
-        if fields:
-            data = {**data, **fields} if data else fields
-        event = Event.create(
-            topic, agent, data, ts=ts, id=id, trace_id=trace_id, span_id=span_id, clock=self.clock
-        )
-        self._apply(event)
-        return event
-
-    def _apply(self, event: Event) -> None:
+    def _accept(self, event: Event) -> None:
         """Dispatch now on the loop's thread (or with no loop); buffer from other threads."""
         owner = self._loop_thread
         if owner == threading.get_ident():
@@ -345,7 +319,7 @@ class Hub:
         # and then each function it enters costs microseconds, not nanoseconds. So the common
         # case (a topic and agent already seen, stamped now) is spelled out here: Event.create's
         # fast path and new_event_id() inlined, and the buffer entered directly, not via
-        # _apply(). In the agent section of `python -m benchmarks` this took p99 from about
+        # _accept(). In the agent section of `python -m benchmarks` this took p99 from about
         # 1.3x the stdlib Queue.put_nowait beside it to about 1.0x (see benchmarks/README.md).
         if fields:
             data = {**data, **fields} if data else fields
@@ -364,7 +338,7 @@ class Hub:
             )
         owner = self._loop_thread
         if owner is None or owner == _get_ident():
-            self._apply(event)
+            self._accept(event)
             return event
         self._inbox.put(event)
         return event
@@ -580,21 +554,14 @@ class Hub:
     async def aclose(self) -> None:
         """Stop and wait until the tasks have finished (no pending-task warnings)."""
         self.stop()
-        pending, self._stopping = self._stopping, set()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await wait_cancelled(self._stopping)
         for source in self.sources:
             await source.aclose()
 
     async def __aenter__(self) -> Hub:
         return self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def _render_loop(self) -> None:
