@@ -132,11 +132,14 @@ def _call(fn: Callable[[], Any]) -> Any:
 
 
 class CustomCollector:
-    """One registered collector: its function, schedule, worker thread and health."""
+    """One collector: its function, schedule, worker thread and health (see the module's
+    docstring; ``hub.add_collector`` makes and registers one). Raises ``ValueError`` or
+    ``TypeError`` for a bad name, function, interval or timeout."""
 
     def __init__(
-        self, name: str, fn: Callable[[], Any], interval: float, timeout: float | None
+        self, name: str, fn: Callable[[], Any], interval: float = 5.0, timeout: float | None = None
     ) -> None:
+        check_name(name)
         if not callable(fn):
             raise TypeError(f"collector {name!r}: fn must be callable, got {type(fn).__name__}")
         if isinstance(interval, bool) or not isinstance(interval, (int, float)):
@@ -247,20 +250,12 @@ class CustomMetrics(Store):
         self.dropped_series = 0
 
     # -- registration --------------------------------------------------------------------------
-    def add(
-        self,
-        name: str,
-        fn: Callable[[], Any],
-        *,
-        interval: float = 5.0,
-        timeout: float | None = None,
-    ) -> CustomCollector:
-        """Register a collector (see :meth:`Hub.add_collector <codeur_widgets.core.hub.Hub.
-        add_collector>`); raises ``ValueError`` for a bad or taken name."""
-        check_name(name)
+    def add(self, collector: CustomCollector) -> CustomCollector:
+        """Register ``collector`` (see :meth:`Hub.add_collector <codeur_widgets.core.hub.Hub.
+        add_collector>`); raises ``ValueError`` when its name is taken."""
+        name = collector.name
         if name in self.collectors:
             raise ValueError(f"a collector named {name!r} is already registered")
-        collector = CustomCollector(name, fn, interval, timeout)
         self.collectors[name] = collector
         self.touch()
         return collector

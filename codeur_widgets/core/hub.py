@@ -403,13 +403,14 @@ class Hub(Publisher):
         the collector (see :mod:`codeur_widgets.core.collectors`, and
         :func:`~codeur_widgets.core.collectors.prometheus` for a Prometheus endpoint).
         """
-        collector = self.custom.add(name, fn, interval=interval, timeout=timeout)
+        collector = self.custom.add(CustomCollector(name, fn, interval, timeout))
         if self._tasks:
             self._start_collector(name)
         return collector
 
     def remove_collector(self, name: str) -> None:
-        """Stop sampling collector ``name`` (its series stay until they age out)."""
+        """Stop sampling collector ``name`` (its series stay until they age out); ``KeyError``
+        if no collector has that name."""
         self.custom.remove(name)
         task = self._collector_tasks.pop(name, None)
         if task is not None:
