@@ -26,7 +26,7 @@ from codeur_widgets.core.events import Event
 from codeur_widgets.core.history import History
 from codeur_widgets.core.hub import Hub
 
-from .workload import mixed_stream
+from .workload import mixed_stream, publish_seconds
 
 Row = dict[str, Any]
 
@@ -41,12 +41,7 @@ def _publish_rates(n: int, folder: str) -> tuple[float, float, float, float]:
     counter = iter(range(1_000_000))
 
     def without() -> float:
-        hub = Hub(collect_system=False)
-        publish = hub.publish
-        t0 = time.perf_counter()
-        for topic, agent, data in items:
-            publish(topic, agent, data=data)
-        return time.perf_counter() - t0
+        return publish_seconds(Hub(collect_system=False), items)
 
     loop_times: list[float] = []
     total_times: list[float] = []
@@ -55,18 +50,15 @@ def _publish_rates(n: int, folder: str) -> tuple[float, float, float, float]:
         path = os.path.join(folder, f"publish-{next(counter)}.sqlite")
         hub = Hub(collect_system=False, history=path)
         assert hub.history is not None
-        publish = hub.publish
-        t0 = time.perf_counter()
-        for topic, agent, data in items:
-            publish(topic, agent, data=data)
+        published = publish_seconds(hub, items)
         t1 = time.perf_counter()
         assert hub.history.flush(timeout=600)
-        t2 = time.perf_counter()
+        flushed = time.perf_counter() - t1
         assert hub.history.written == n and hub.history.dropped == 0
         hub.history.close()
-        loop_times.append(t1 - t0)
-        total_times.append(t2 - t0)
-        return t1 - t0
+        loop_times.append(published)
+        total_times.append(published + flushed)
+        return published
 
     paused_times: list[float] = []
 
@@ -76,11 +68,7 @@ def _publish_rates(n: int, folder: str) -> tuple[float, float, float, float]:
         path = os.path.join(folder, f"paused-{next(counter)}.sqlite")
         history = History(path, flush_interval=3600.0, batch_size=10 * n, queue_size=n + 1)
         hub = Hub(collect_system=False, history=history)
-        publish = hub.publish
-        t0 = time.perf_counter()
-        for topic, agent, data in items:
-            publish(topic, agent, data=data)
-        paused_times.append(time.perf_counter() - t0)
+        paused_times.append(publish_seconds(hub, items))
         assert history.flush(timeout=600) and history.written == n
         history.close()
 
