@@ -33,7 +33,6 @@ import math
 import numbers
 import re
 import time
-import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -382,6 +381,8 @@ def prometheus(
     ``hub.add_collector("vllm", prometheus("http://localhost:8000/metrics",
     metrics=["vllm:num_requests_running"]), interval=5)``
     """
+    import urllib.request  # here: importing the hub must not pay for http.client
+
     from prometheus_client.parser import text_string_to_metric_families
 
     if not url.lower().startswith(("http://", "https://")):
