@@ -13,20 +13,36 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+QUICK = "in quick mode"
+"""``not_judged`` reason of a budget that a ``--quick`` run's short durations cannot measure."""
+
 
 @dataclass
 class Budget:
-    """One promise checked by a run: ``met`` is None when it could not be measured here."""
+    """One promise checked by a run: ``met`` is None when it could not be measured here.
+
+    ``not_judged`` (e.g. :data:`QUICK`) says why a value that was measured is shown but not
+    judged: the run was too short to measure what the budget promises (a 60 s soak is not the
+    600 s one). Such a row never fails the run, whatever ``met`` would have been.
+    """
 
     name: str
     target: str
     measured: str
     met: bool | None
     note: str = ""
+    not_judged: str = ""
 
     @property
     def verdict(self) -> str:
+        if self.not_judged:
+            return f"not judged {self.not_judged}"
         return {True: "met", False: "NOT MET", None: "not measured"}[self.met]
+
+    @property
+    def broken(self) -> bool:
+        """True when this budget was judged and not met (what makes the run exit 1)."""
+        return self.met is False and not self.not_judged
 
 
 @dataclass
@@ -57,9 +73,17 @@ class Section:
         return t
 
     def budget(
-        self, name: str, target: str, measured: str, met: bool | None, note: str = ""
+        self,
+        name: str,
+        target: str,
+        measured: str,
+        met: bool | None,
+        note: str = "",
+        *,
+        not_judged: str = "",
     ) -> None:
-        self.budgets.append(Budget(name, target, measured, met, note))
+        """Add a budget row; ``not_judged`` (e.g. :data:`QUICK`) shows it without judging it."""
+        self.budgets.append(Budget(name, target, measured, met, note, not_judged))
 
 
 def markdown(table: Table) -> str:

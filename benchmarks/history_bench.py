@@ -26,7 +26,7 @@ from codeur_widgets.core.events import Event
 from codeur_widgets.core.history import History
 from codeur_widgets.core.hub import Hub
 
-from .workload import mixed_stream
+from .workload import mixed_stream, publish_seconds
 
 Row = dict[str, Any]
 
@@ -41,12 +41,7 @@ def _publish_rates(n: int, folder: str) -> tuple[float, float, float, float]:
     counter = iter(range(1_000_000))
 
     def without() -> float:
-        hub = Hub(collect_system=False)
-        publish = hub.publish
-        t0 = time.perf_counter()
-        for topic, agent, data in items:
-            publish(topic, agent, data=data)
-        return time.perf_counter() - t0
+        return publish_seconds(Hub(collect_system=False), items)
 
     loop_times: list[float] = []
     total_times: list[float] = []
@@ -55,18 +50,15 @@ def _publish_rates(n: int, folder: str) -> tuple[float, float, float, float]:
         path = os.path.join(folder, f"publish-{next(counter)}.sqlite")
         hub = Hub(collect_system=False, history=path)
         assert hub.history is not None
-        publish = hub.publish
-        t0 = time.perf_counter()
-        for topic, agent, data in items:
-            publish(topic, agent, data=data)
+        published = publish_seconds(hub, items)
         t1 = time.perf_counter()
         assert hub.history.flush(timeout=600)
-        t2 = time.perf_counter()
+        flushed = time.perf_counter() - t1
         assert hub.history.written == n and hub.history.dropped == 0
         hub.history.close()
-        loop_times.append(t1 - t0)
-        total_times.append(t2 - t0)
-        return t1 - t0
+        loop_times.append(published)
+        total_times.append(published + flushed)
+        return published
 
     paused_times: list[float] = []
 
@@ -76,11 +68,7 @@ def _publish_rates(n: int, folder: str) -> tuple[float, float, float, float]:
         path = os.path.join(folder, f"paused-{next(counter)}.sqlite")
         history = History(path, flush_interval=3600.0, batch_size=10 * n, queue_size=n + 1)
         hub = Hub(collect_system=False, history=history)
-        publish = hub.publish
-        t0 = time.perf_counter()
-        for topic, agent, data in items:
-            publish(topic, agent, data=data)
-        paused_times.append(time.perf_counter() - t0)
+        paused_times.append(publish_seconds(hub, items))
         assert history.flush(timeout=600) and history.written == n
         history.close()
 
@@ -173,6 +161,10 @@ def run(quick: bool = False) -> list[Row]:
                 "target": "≥ 0.7×",
                 "measured": f"{paused / without:.2f}×",
                 "met": paused / without >= 0.7,
+                # 50,000 queued events leave out what this budget is about, the garbage
+                # collector's passes over 200,000 of them (0.93x at 50,000 where 200,000 gave
+                # 0.79x, same code, before the queue held plain fields).
+                "not_judged": "in quick mode" if quick else "",
             },
             {
                 "metric": "Hub.publish with history, until all written",
@@ -234,6 +226,10 @@ def run(quick: bool = False) -> list[Row]:
         assert span is not None
         first, last = span
         mid = first + (last - first) / 2
+        # A range of 100,000 events: from the middle of the 1,000,000-event file; a quick run's
+        # file holds only 100,000, so there the range is the whole file (same size, same budget).
+        if quick:
+            mid = first
         until = min(last, mid + 100_000 * 0.04)
 
         def rebuild() -> float:

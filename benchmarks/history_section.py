@@ -1,8 +1,9 @@
 """Section 10: history, from ``benchmarks/history_bench.py`` when it is there.
 
 That module (written separately) exposes ``run(quick: bool = False) -> list[dict]``: one dict
-per row of its table. A row may carry ``budget`` (its name), ``target``, ``measured`` and
-``met`` (bool) to join the budget table; every other key is a column.
+per row of its table. A row may carry ``budget`` (its name), ``target``, ``measured``, ``met``
+(bool) and ``not_judged`` (why it is shown unjudged, e.g. "in quick mode") to join the budget
+table; every other key is a column.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from ._report import Section
 
-_BUDGET_KEYS = ("budget", "target", "measured", "met")
+_BUDGET_KEYS = ("budget", "target", "measured", "met", "not_judged")
 
 
 def run(ctx: Any) -> Section:
@@ -42,6 +43,7 @@ def run(ctx: Any) -> Section:
                 f"history: {row.get('budget') or row.get(columns[0], '?')}",
                 str(row.get("target", "")), _cell(row.get("measured", "")),
                 None if met is None else bool(met),
+                not_judged=str(row.get("not_judged") or ""),
             )  # fmt: skip
     section.data["rows"] = rows
     return section

@@ -10,7 +10,7 @@ from codeur_widgets.core.events import Event
 from codeur_widgets.core.hub import Hub
 
 from .plan_baseline import CountingBroadcaster, PlanFlowTracker, PlanQueue, PlanRegistry
-from .workload import AGENTS, flow_stream, mixed_stream
+from .workload import AGENTS, flow_stream, mixed_stream, publish_seconds
 
 
 def _best_rate(run: Any, n: int, repeats: int = 3) -> float:
@@ -25,15 +25,7 @@ def _best_rate(run: Any, n: int, repeats: int = 3) -> float:
 def hub_publish_rate(n: int = 100_000) -> float:
     items = mixed_stream(n)
 
-    def run() -> float:
-        hub = Hub(collect_system=False)
-        publish = hub.publish
-        t0 = time.perf_counter()
-        for topic, agent, data in items:
-            publish(topic, agent, data=data)
-        return time.perf_counter() - t0
-
-    return _best_rate(run, n)
+    return _best_rate(lambda: publish_seconds(Hub(collect_system=False), items), n)
 
 
 def hub_publish_many_rate(n: int = 100_000, batch: int = 1_000) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from ._report import Section, fmt_rate, wait_for_quiet
+from ._report import QUICK, Section, fmt_rate, wait_for_quiet
 from .collectors import _in_thread
 from .redis_throughput import TARGET_LAG_P95_MS, TARGET_RATE, redis_throughput
 
@@ -49,9 +49,13 @@ def run(ctx: Any) -> Section:
         f" in all; the busiest start was {max(busiest, busiest2):.0f} %"
     )
     rate = max(paced["events_per_s"], flat["events_per_s"])
+    # A quick run's 4 x 30,000 events last about 2 s, and the 4 emitter processes start a few
+    # hundred ms apart (Python starting on 2 busy cores): the rate, counted from the first XADD,
+    # then measures the stagger as much as the reader. Its lag is still the lag.
     section.budget(
         "redis: events/s applied to one Hub", f">= {fmt_rate(TARGET_RATE)}", fmt_rate(rate),
         rate >= TARGET_RATE and paced["events"] == paced["expected"],
+        not_judged=QUICK if ctx.quick else "",
     )  # fmt: skip
     lag = paced["lag_p95_ms"] or 0
     section.budget(

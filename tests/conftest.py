@@ -8,9 +8,13 @@ CI image can never pass by skipping; on a developer machine it skips with the re
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from codeur_widgets.transports.redis_server import RedisServer
 
 
 def in_ci() -> bool:
@@ -32,3 +36,40 @@ def require_component(component: str, available: bool, detail: str = "") -> None
 def require() -> Callable[..., None]:
     """The ``require_component(component, available, detail)`` rule, as a fixture."""
     return require_component
+
+
+@pytest.fixture(scope="session")
+def redis_binary(require: Callable[..., None]) -> str:
+    """The redis-server executable, with the redis Python package importable; under the rule of
+    :func:`require_component` (integration and reliability tests both start servers with it)."""
+    import importlib.util
+
+    from codeur_widgets.transports.redis_server import find_redis_server
+
+    require(
+        "the redis Python package",
+        importlib.util.find_spec("redis") is not None,
+        "pip install 'codeur-widgets[redis]'",
+    )
+    path = find_redis_server()
+    require("redis-server", path is not None, "apt-get install redis-server")
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+def make_server(redis_binary: str, tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """A factory of dedicated redis-servers, not started (restart, auth, faults); all stopped at
+    the end of the test."""
+    servers: list[RedisServer] = []
+
+    def make(**options: Any) -> RedisServer:
+        directory = tmp_path / f"redis-{len(servers)}"
+        directory.mkdir()
+        server = RedisServer(redis_binary, directory=directory, **options)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()

@@ -16,7 +16,6 @@ import itertools
 import math
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .registry import STATUSES, normalize_status
@@ -139,23 +138,13 @@ class TaskContext:
     def __enter__(self) -> TaskContext:
         return self._start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self._finish(exc)  # returns None: an exception propagates
 
     async def __aenter__(self) -> TaskContext:
         return self._start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self._finish(exc)
 
 

@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "MAX_DEPTH",
@@ -34,6 +34,7 @@ __all__ = [
     "TRUNCATION_MARKER",
     "Event",
     "InvalidEvent",
+    "Publisher",
 ]
 
 MAX_STRING = 8192
@@ -121,6 +122,14 @@ def _check_optional_id(field: str, value: object) -> str | None:
     if not value.isascii() and not value.isprintable():
         raise InvalidEvent(field, "contains non-printable characters")
     return value
+
+
+def _quick_id(value: object) -> bool:
+    """True for an id that :func:`_check_optional_id` accepts as it is, ASCII (the common case)."""
+    return type(value) is str and 0 < len(value) <= MAX_ID and value.isascii()
+
+
+_MISSING = object()
 
 
 def _utf8_safe(text: str) -> str:
@@ -331,6 +340,32 @@ class Event:
         Codeur's: ``{"event_type", "agent_name", "data", "timestamp", "event_id", ...}`` with
         ``timestamp`` as an ISO string or epoch milliseconds. Unknown keys are ignored.
         """
+        if type(raw) is dict:
+            # Our own form as emitters and the history write it (a topic and agent already seen,
+            # ts in seconds, an id), built in one step: a transport reads tens of thousands a
+            # second, and this is what the checks below accept for it. Anything else (Codeur's
+            # form, an agent key left out, ts as text or milliseconds, a non-ASCII id) goes the
+            # long way. tests/core/test_events.py checks that both give the same event.
+            topic = raw.get("topic")
+            agent = raw.get("agent", _MISSING)
+            ts = raw.get("ts")
+            event_id = raw.get("id")
+            trace_id = raw.get("trace_id") or None
+            span_id = raw.get("span_id") or None
+            if (
+                type(topic) is str
+                and topic in _valid_topics
+                and (agent is None or (type(agent) is str and agent in _valid_agents))
+                and type(ts) is float
+                and _MIN_TS <= ts <= _MAX_TS_SECONDS
+                and type(event_id) is str
+                and 0 < len(event_id) <= MAX_ID
+                and event_id.isascii()
+                and (trace_id is None or _quick_id(trace_id))
+                and (span_id is None or _quick_id(span_id))
+            ):
+                data = clean_data(raw.get("data"))
+                return cls(topic, agent, data, ts, event_id, trace_id, span_id)
         if not isinstance(raw, Mapping):
             raise InvalidEvent("event", f"must be a JSON object, got {type(raw).__name__}")
         topic = raw.get("topic", raw.get("event_type"))
@@ -386,3 +421,47 @@ class Event:
             f"Event(topic={self.topic!r}, agent={self.agent!r}, ts={self.ts:.3f}, "
             f"data={self.data!r})"
         )
+
+
+class Publisher(Protocol):
+    """Where events are published by keyword: a :class:`~codeur_widgets.core.hub.Hub`, an
+    :class:`~codeur_widgets.emit.Emitter`, or anything with the same ``publish`` (what
+    :func:`~codeur_widgets.transports.bridge.bridge` forwards to).
+
+    The hub and the emitter inherit :meth:`publish` from here, its one definition; each supplies
+    ``clock`` and :meth:`_accept` (the hub applies the event, the emitter queues it for Redis).
+    """
+
+    clock: Any
+
+    def publish(
+        self,
+        topic: str,
+        agent: str | None = None,
+        *,
+        data: Mapping[str, Any] | None = None,
+        ts: float | str | None = None,
+        id: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        **fields: Any,
+    ) -> Event:
+        """Validate one event and hand it on; returns it. A mistake raises
+        :class:`InvalidEvent` naming the field, in the caller.
+
+        Keyword arguments other than the envelope's go into ``data``:
+        ``publish("job.enqueued", job_id="job-7", kind="code_generation")``. A hub applies the
+        event now (from a thread other than its loop's, it buffers it like
+        ``publish_threadsafe``); an emitter queues it for Redis and never blocks.
+        """
+        if fields:
+            data = {**data, **fields} if data else fields
+        event = Event.create(
+            topic, agent, data, ts=ts, id=id, trace_id=trace_id, span_id=span_id, clock=self.clock
+        )
+        self._accept(event)
+        return event
+
+    def _accept(self, event: Event) -> None:
+        """Take a validated event (apply it, queue it): what :meth:`publish` ends with."""
+        raise NotImplementedError

@@ -27,15 +27,17 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from threading import get_ident as _get_ident
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import networkx as nx
 
 from .agent import AgentHandle
 from .bus import EventBus, ThreadInbox
 from .clock import Clock, wall_clock
+from .collectors import TOPIC as CUSTOM_TOPIC
+from .collectors import CustomCollector, CustomMetrics
 from .events import _ID_COUNTER as _ID
-from .events import _ID_PREFIX, Event, InvalidEvent, clean_data
+from .events import _ID_PREFIX, Event, InvalidEvent, Publisher, clean_data
 from .events import _valid_agents as _seen_agents
 from .events import _valid_topics as _seen_topics
 from .flows import FlowTracker
@@ -47,10 +49,8 @@ from .registry import AgentRegistry
 from .sources import open_source
 from .store import Store
 from .system import SystemSampler
+from .tasks import wait_cancelled
 from .waker import LoopWaker
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 __all__ = ["Hub", "Source", "Watch", "default_hub"]
 
@@ -134,7 +134,7 @@ class Watch:
         self._seen = None
 
 
-class Hub:
+class Hub(Publisher):
     """The in-process event hub: bus, stores, periodic tasks and the render tick.
 
     Args:
@@ -195,8 +195,17 @@ class Hub:
         self.flows = FlowTracker(clock=clock, half_life=flow_half_life)
         self.logs = LogBuffer(clock=clock, capacity=log_capacity)
         self.system = SystemSampler(clock=clock, interval=sample_interval, window=SYSTEM_WINDOW)
+        self.custom = CustomMetrics(clock=clock, window=SYSTEM_WINDOW)
         self.stores: dict[str, Store] = {}
-        for store in (self.agents, self.queue, self.graph, self.flows, self.logs, self.system):
+        for store in (
+            self.agents,
+            self.queue,
+            self.graph,
+            self.flows,
+            self.logs,
+            self.system,
+            self.custom,
+        ):
             self.add_store(store)
 
         self.sources: list[Source] = [self._open_source(s) for s in sources]
@@ -211,6 +220,7 @@ class Hub:
         self._render_errors = 0
         self._render_interrupts = 0
         self._task_restarts: dict[str, int] = {}
+        self._collector_tasks: dict[str, asyncio.Task[None]] = {}
         self._render_reported: set[type] = set()
         self._loop_lag = 0.0
         self._rate = 0.0
@@ -253,33 +263,9 @@ class Hub:
         return source
 
     # -- publishing ----------------------------------------------------------------------------
-    def publish(
-        self,
-        topic: str,
-        agent: str | None = None,
-        *,
-        data: Mapping[str, Any] | None = None,
-        ts: float | str | None = None,
-        id: str | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
-        **fields: Any,
-    ) -> Event:
-        """Validate and apply one event now; raises :class:`InvalidEvent` naming a bad field.
+    # publish(topic, agent, *, data, ts, id, trace_id, span_id, **fields): see Publisher.
 
-        Keyword arguments other than the envelope's go into ``data``:
-        ``hub.publish("job.enqueued", job_id="job-7", kind="code_generation")``.
-        From a thread other than the running loop's it behaves like :meth:`publish_threadsafe`.
-        """
-        if fields:
-            data = {**data, **fields} if data else fields
-        event = Event.create(
-            topic, agent, data, ts=ts, id=id, trace_id=trace_id, span_id=span_id, clock=self.clock
-        )
-        self._apply(event)
-        return event
-
-    def _apply(self, event: Event) -> None:
+    def _accept(self, event: Event) -> None:
         """Dispatch now on the loop's thread (or with no loop); buffer from other threads."""
         owner = self._loop_thread
         if owner == threading.get_ident():
@@ -345,7 +331,7 @@ class Hub:
         # and then each function it enters costs microseconds, not nanoseconds. So the common
         # case (a topic and agent already seen, stamped now) is spelled out here: Event.create's
         # fast path and new_event_id() inlined, and the buffer entered directly, not via
-        # _apply(). In the agent section of `python -m benchmarks` this took p99 from about
+        # _accept(). In the agent section of `python -m benchmarks` this took p99 from about
         # 1.3x the stdlib Queue.put_nowait beside it to about 1.0x (see benchmarks/README.md).
         if fields:
             data = {**data, **fields} if data else fields
@@ -364,7 +350,7 @@ class Hub:
             )
         owner = self._loop_thread
         if owner is None or owner == _get_ident():
-            self._apply(event)
+            self._accept(event)
             return event
         self._inbox.put(event)
         return event
@@ -394,6 +380,61 @@ class Hub:
             if not batch:
                 return n
             n += self.bus.dispatch_many(batch)
+
+    # -- custom collectors -----------------------------------------------------------------------
+    def add_collector(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        *,
+        interval: float = 5.0,
+        timeout: float | None = None,
+    ) -> CustomCollector:
+        """Sample your own numbers every ``interval`` seconds, beside the system metrics.
+
+        ``fn()`` (or ``async def fn()``) returns a dict of numbers, e.g. ``{"requests_running":
+        3, "kv_cache_pct": 41.5}``. It runs in its own worker thread with a deadline
+        (``timeout``, default ``min(interval, 10)`` s), like the built-in collectors: an
+        exception, a late answer or a bad value (not a dict, a string, NaN) is counted in
+        ``health()["collectors"][name]`` and shown in the dashboard's header, never raised
+        here; the last good values stay shown. Each good reading is a ``metrics.custom`` event
+        (so history stores it) and a series of ``SystemMetrics``. ``name``: 1 to 64 letters,
+        digits, ``_ . -``, not a built-in collector's; raises ``ValueError`` otherwise. Returns
+        the collector (see :mod:`codeur_widgets.core.collectors`, and
+        :func:`~codeur_widgets.core.collectors.prometheus` for a Prometheus endpoint).
+        """
+        collector = self.custom.add(CustomCollector(name, fn, interval, timeout))
+        if self._tasks:
+            self._start_collector(name)
+        return collector
+
+    def remove_collector(self, name: str) -> None:
+        """Stop sampling collector ``name`` (its series stay until they age out); ``KeyError``
+        if no collector has that name."""
+        self.custom.remove(name)
+        task = self._collector_tasks.pop(name, None)
+        if task is not None:
+            self._tasks.discard(task)
+            task.cancel()
+            self._stopping.add(task)
+
+    def _start_collector(self, name: str) -> None:
+        self._collector_tasks[name] = self._spawn(
+            lambda: self._collector_loop(name), f"collector:{name}"
+        )
+
+    async def _collector_loop(self, name: str) -> None:
+        collector = self.custom.collectors[name]
+        while True:
+            try:
+                values = await collector.read(self.clock())
+                if values is not None:
+                    self.publish(CUSTOM_TOPIC, data={"collector": name, "values": values})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # read() isolates the collector; this is a bug guard
+                self.bus.report_error(self._collector_loop, CUSTOM_TOPIC, exc)
+            await asyncio.sleep(collector.interval)
 
     # -- agents and logging --------------------------------------------------------------------
     def agent(
@@ -525,15 +566,18 @@ class Hub:
         self._spawn(self._housekeeping_loop, "housekeeping")
         if self.collect_system:
             self._spawn(self._sampler_loop, "sampler")
+        for name in self.custom.collectors:
+            self._start_collector(name)
         for source in self.sources:
             source.start(self)
         return self
 
-    def _spawn(self, factory: Callable[[], Any], name: str) -> None:
+    def _spawn(self, factory: Callable[[], Any], name: str) -> asyncio.Task[None]:
         assert self._loop is not None
         task = self._loop.create_task(factory(), name=f"codeur_widgets.hub.{name}")
         self._tasks.add(task)  # strong reference: the loop keeps only weak ones
         task.add_done_callback(lambda t: self._task_ended(t, factory, name))
+        return task
 
     def _task_ended(self, task: asyncio.Task[None], factory: Callable[[], Any], name: str) -> None:
         """Supervision: a periodic task that dies while the hub runs is restarted and counted.
@@ -548,7 +592,9 @@ class Hub:
         self._task_restarts[name] = self._task_restarts.get(name, 0) + 1
         log.error("hub task %r ended unexpectedly (%r); restarting it", name, exc)
         if self._loop is not None and not self._loop.is_closed():
-            self._spawn(factory, name)
+            restarted = self._spawn(factory, name)
+            if name.startswith("collector:"):
+                self._collector_tasks[name.partition(":")[2]] = restarted
 
     def stop(self) -> None:
         """Cancel the periodic tasks and apply everything already buffered. Idempotent."""
@@ -567,6 +613,8 @@ class Hub:
             handler.detach()  # also restores the logger's level if capture lowered it
         self._log_handlers.clear()
         self.system.close()  # releases NVML; the next sample re-opens it
+        self.custom.close()
+        self._collector_tasks.clear()
         if self.history is not None and not self.history.closed:
             # Bounded: a failing disk must not hang the caller (shorter when writes already
             # fail); what is left stays queued and the worker keeps retrying.
@@ -580,21 +628,14 @@ class Hub:
     async def aclose(self) -> None:
         """Stop and wait until the tasks have finished (no pending-task warnings)."""
         self.stop()
-        pending, self._stopping = self._stopping, set()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await wait_cancelled(self._stopping)
         for source in self.sources:
             await source.aclose()
 
     async def __aenter__(self) -> Hub:
         return self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def _render_loop(self) -> None:
@@ -657,7 +698,7 @@ class Hub:
 
     def health(self) -> dict[str, Any]:
         """How the hub itself is doing: is it running, keeping up, rejecting or dropping?"""
-        collectors = self.system.collectors_health()
+        collectors = {**self.system.collectors_health(), **self.custom.collectors_health()}
         return {
             "running": self.running,
             "loop_lag_ms": round(self._loop_lag * 1000.0, 1),

@@ -148,7 +148,7 @@ class _Health:
         if info["type"] not in self.logged:  # once per kind: a broken collector fails every second
             self.logged.add(info["type"])
             log.warning(
-                "system collector %r failed: %s: %s (last good values kept for a while; counted "
+                "collector %r failed: %s: %s (last good values kept for a while; counted "
                 "in health)",
                 self.name,
                 info["type"],

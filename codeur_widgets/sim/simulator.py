@@ -17,6 +17,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.events import Event
+from ..core.tasks import wait_cancelled
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -321,9 +322,7 @@ class Simulator:
     async def aclose(self) -> None:
         """Stop and wait for the cancelled tasks to finish."""
         self.stop()
-        pending, self._stopping = self._stopping, set()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await wait_cancelled(self._stopping)
 
     async def flood(self, rate: float, seconds: float, batch: int = 1000) -> int:
         """Publish a realistic mix at ``rate`` events/s for ``seconds``; returns the count.

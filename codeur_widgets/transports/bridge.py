@@ -37,9 +37,9 @@ import enum
 import logging
 import re
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from ..core.events import Event, check_topic
+from ..core.events import Event, Publisher, check_topic
 
 __all__ = ["Bridge", "Publisher", "bridge"]
 
@@ -49,23 +49,6 @@ _TOPIC_BAD = re.compile(r"[^a-z0-9_.\-]+")
 _AGENT_KEYS = ("agent_name", "agent_type", "agent", "source")
 _ENVELOPE_KEYS = frozenset({"topic", "event_type"})
 _MAX_DEPTH = 16
-
-
-class Publisher(Protocol):
-    """What a bridge forwards to: :class:`~codeur_widgets.core.hub.Hub` and
-    :class:`~codeur_widgets.emit.Emitter` both fit."""
-
-    def publish(
-        self,
-        topic: str,
-        agent: str | None = None,
-        *,
-        data: Mapping[str, Any] | None = None,
-        ts: float | str | None = None,
-        id: str | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
-    ) -> Event: ...
 
 
 class _Done:

@@ -51,8 +51,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ..core.clock import Clock, wall_clock
-from ..core.events import Event, InvalidEvent
-from ._common import Backoff, LagStats, int_param, mask_url, parse_url, scrub
+from ..core.events import Event, InvalidEvent, Publisher
+from ..core.tasks import wait_cancelled
+from ._common import Backoff, LagStats, ParsedURL, int_param, mask_url, parse_url, scrub
 from ._resp import parser_class
 
 if TYPE_CHECKING:
@@ -95,6 +96,28 @@ _EMITTER_PARAMS = ("stream", "maxlen", "buffer", "batch")
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.:@-]")
 # json.loads on bytes sniffs the encoding and re-checks types on every call; entries are UTF-8.
 _json_decode = json.JSONDecoder().decode
+
+
+def _json_entry(payload: bytes) -> Any:
+    """The standard library's reading of an entry's JSON (UTF-8 bytes)."""
+    return _json_decode(payload.decode("utf-8"))
+
+
+def _entry_decoder() -> Callable[[bytes], Any]:
+    """The reader's JSON decoder for entry payloads: msgspec's (C, reads the bytes as they are:
+    about 5x the standard library's per entry) where it is installed (the ``redis`` extra),
+    else the standard library's (:func:`_json_entry`). The reader gives whatever msgspec
+    refuses to the standard library again, so both accept the same entries (NaN, lone surrogate
+    escapes) and reject the same."""
+    try:
+        import msgspec
+    except ImportError:
+        return _json_entry
+    decode: Callable[[bytes], Any] = msgspec.json.Decoder().decode
+    return decode
+
+
+_decode_entry = _entry_decoder()
 _PARSER = parser_class()
 _PARSER_OPTIONS: dict[str, Any] = {"parser_class": _PARSER} if _PARSER is not None else {}
 
@@ -133,7 +156,39 @@ def _text(value: object) -> str:
     return str(value)
 
 
-class RedisStreamSource:
+class _Endpoint:
+    """What the reader and the emitter share: a Redis URL whose credentials never show (``url``
+    is masked, errors are scrubbed), and the connection and error counters of their health."""
+
+    url: str
+    """The URL with credentials masked (safe to show)."""
+
+    def _open_url(self, url: str, ours: tuple[str, ...]) -> ParsedURL:
+        parsed = parse_url(url, ours)
+        self._redis_url = parsed.redis_url
+        self._secrets = parsed.secrets
+        self.url = parsed.masked
+        self.connected = False
+        self.reconnects = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        return parsed
+
+    def _error(self, exc: BaseException) -> str:
+        """Count an error and keep its text, credentials scrubbed, as ``last_error``."""
+        self.errors += 1
+        message = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
+        self.last_error = message
+        return message
+
+    @staticmethod
+    def _text_param(name: str, value: str, masked: str) -> None:
+        """Check a name option (stream, group...): 1 to 256 printable characters."""
+        if not value or len(value) > 256 or not value.isprintable():
+            raise ValueError(f"{name} must be 1 to 256 printable characters (in {masked})")
+
+
+class RedisStreamSource(_Endpoint):
     """Feeds a :class:`~codeur_widgets.core.hub.Hub` from a Redis stream through a consumer group.
 
     Usually created from a URL by ``Hub(sources=["redis://host:6379/0?stream=codeur:events"])``.
@@ -173,12 +228,8 @@ class RedisStreamSource:
         dead_letter_maxlen: int = 10_000,
         backoff: tuple[float, float] = (0.1, 5.0),
     ) -> None:
-        parsed = parse_url(url, _SOURCE_PARAMS)
+        parsed = self._open_url(url, _SOURCE_PARAMS)
         masked = parsed.masked
-        self._redis_url = parsed.redis_url
-        self._secrets = parsed.secrets
-        self.url = masked
-        """The URL with credentials masked (safe to show)."""
         pick = parsed.pick
 
         self.stream: str = pick(stream, "stream", DEFAULT_STREAM)
@@ -197,9 +248,7 @@ class RedisStreamSource:
         )
         self.dead_letter_maxlen = dead_letter_maxlen
         for name in ("stream", "group", "consumer", "dead_letter", "start_id"):
-            value = getattr(self, name)
-            if not value or len(value) > 256 or not value.isprintable():
-                raise ValueError(f"{name} must be 1 to 256 printable characters (in {masked})")
+            self._text_param(name, getattr(self, name), masked)
         self._backoff = Backoff(*backoff)
 
         self._hub: Hub | None = None
@@ -211,7 +260,6 @@ class RedisStreamSource:
         self.lag = LagStats()
         """Delivery lag from ``XADD`` (the entry id's time) to applied, in milliseconds."""
         self.state = "stopped"
-        self.connected = False
         self.read = 0
         self.applied = 0
         self.acked = 0
@@ -221,10 +269,7 @@ class RedisStreamSource:
         self.dead_lettered = 0
         self.trimmed = 0
         self.claimed = 0
-        self.reconnects = 0
-        self.errors = 0
         self.groups_created = 0
-        self.last_error: str | None = None
         self.pending: int | None = None
         self.group_lag: int | None = None
         self.warnings: list[str] = []
@@ -255,9 +300,7 @@ class RedisStreamSource:
     async def aclose(self) -> None:
         """Stop and wait until the reader has closed its connection."""
         self.stop()
-        pending, self._stopping = self._stopping, set()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await wait_cancelled(self._stopping)
 
     def health(self) -> dict[str, Any]:
         """Counters and state; JSON-serialisable; never contains credentials."""
@@ -335,22 +378,10 @@ class RedisStreamSource:
                     if now >= next_info:
                         await self._refresh_info(client)
                         next_info = now + 5.0
-                    reply = await client.execute_command(
-                        "XREADGROUP",
-                        "GROUP",
-                        self.group,
-                        self.consumer,
-                        "COUNT",
-                        self.count,
-                        "BLOCK",
-                        self.block_ms,
-                        "STREAMS",
-                        self.stream,
-                        ">",
-                    )
+                    entries = await self._read(client, ">", block=True)
                     self._backoff.reset()
-                    if reply:
-                        await self._handle(client, reply[0][1], token)
+                    if entries:
+                        await self._handle(client, entries, token)
             except (asyncio.CancelledError, _Stopped):
                 return
             except ResponseError as exc:
@@ -385,9 +416,7 @@ class RedisStreamSource:
                 self.state = state
 
     def _record(self, exc: BaseException, what: str, unexpected: bool = False) -> None:
-        self.errors += 1
-        message = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
-        self.last_error = message
+        message = self._error(exc)
         # Logged once per error type: an outage must not flood the log (or the dashboard's tail).
         if type(exc) not in self._reported:
             self._reported.add(type(exc))
@@ -409,22 +438,21 @@ class RedisStreamSource:
         last: bytes | str = b"0"
         # Each round acks what it read, so the list shrinks; the bound is a guard, not a limit.
         for _ in range(1_000_000):
-            reply = await client.execute_command(
-                "XREADGROUP",
-                "GROUP",
-                self.group,
-                self.consumer,
-                "COUNT",
-                self.count,
-                "STREAMS",
-                self.stream,
-                last,
-            )
-            entries = reply[0][1] if reply else None
+            entries = await self._read(client, last, block=False)
             if not entries:
                 return
             await self._handle(client, entries, token)
             last = entries[-1][0]
+
+    async def _read(self, client: aioredis.Redis, after: bytes | str, block: bool) -> Any:
+        """One ``XREADGROUP`` of up to ``count`` entries after ``after`` (``">"``: new ones,
+        waiting up to ``block_ms`` when ``block``); the raw entries, or None."""
+        wait = ("BLOCK", self.block_ms) if block else ()
+        reply = await client.execute_command(
+            "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", self.count, *wait,
+            "STREAMS", self.stream, after,
+        )  # fmt: skip
+        return reply[0][1] if reply else None
 
     async def _claim(self, client: aioredis.Redis, token: _RunToken) -> None:
         """Take over entries that other consumers of the group read but never acknowledged."""
@@ -503,7 +531,7 @@ class RedisStreamSource:
         assert hub is not None
         clock = hub.clock
         from_dict = Event.from_dict
-        loads = _json_decode
+        loads = _decode_entry
         seen = self._seen
         order = self._seen_order
         limit = self.dedupe
@@ -529,7 +557,10 @@ class RedisStreamSource:
                             payload[:200], "event", f"entry of {len(payload)} bytes > {max_bytes}"
                         )
                         continue
-                    raw = loads(payload.decode("utf-8"))
+                    try:
+                        raw = loads(payload)
+                    except Exception:  # msgspec's refusal: the standard library decides
+                        raw = _json_entry(payload)
                 else:
                     size = sum(len(f) for f in fields)
                     if size > max_bytes:
@@ -668,7 +699,7 @@ class _NoCommandBus:
         )
 
 
-class Emitter:
+class Emitter(_Endpoint, Publisher):
     """Publishes events to a Redis stream from an agent process, without ever blocking it.
 
     ``publish`` validates the event (a mistake raises :class:`InvalidEvent` in the caller),
@@ -711,17 +742,12 @@ class Emitter:
         backoff: tuple[float, float] = (0.05, 5.0),
         clock: Clock = wall_clock,
     ) -> None:
-        parsed = parse_url(url, _EMITTER_PARAMS)
+        parsed = self._open_url(url, _EMITTER_PARAMS)
         masked = parsed.masked
-        self._redis_url = parsed.redis_url
-        self._secrets = parsed.secrets
-        self.url = masked
-        """The URL with credentials masked (safe to show)."""
         pick = parsed.pick
 
         self.stream: str = pick(stream, "stream", DEFAULT_STREAM)
-        if not self.stream or len(self.stream) > 256 or not self.stream.isprintable():
-            raise ValueError(f"stream must be 1 to 256 printable characters (in {masked})")
+        self._text_param("stream", self.stream, masked)
         self.maxlen = int_param("maxlen", pick(maxlen, "maxlen", 1_000_000), 1, masked)
         self.capacity = int_param("buffer", pick(buffer, "buffer", 100_000), 1, masked)
         self.batch = int_param("batch", pick(batch, "batch", 1000), 1, masked)
@@ -744,45 +770,18 @@ class Emitter:
         self._thread: threading.Thread | None = None
         self._handles: weakref.WeakSet[AgentHandle] = weakref.WeakSet()
         self.closed = False
-        self.connected = False
         self.published = 0
         self.sent = 0
         self.dropped = 0
         self.failed = 0
-        self.reconnects = 0
-        self.errors = 0
-        self.last_error: str | None = None
         self._down_since: float | None = None
         _live_emitters.add(self)
 
     # -- publishing (any thread, never blocks) ------------------------------------------------
-    def publish(
-        self,
-        topic: str,
-        agent: str | None = None,
-        *,
-        data: Mapping[str, Any] | None = None,
-        ts: float | str | None = None,
-        id: str | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
-        **fields: Any,
-    ) -> Event:
-        """Validate an event and queue it for Redis; returns it. Never blocks.
+    # publish(topic, agent, *, data, ts, id, trace_id, span_id, **fields): see Publisher. It
+    # validates in the caller and queues; after close() the event is counted in ``dropped``.
 
-        Same signature as :meth:`Hub.publish <codeur_widgets.core.hub.Hub.publish>`: keyword
-        arguments other than the envelope's go into ``data``. After :meth:`close` the event is
-        counted in ``dropped`` instead of sent.
-        """
-        if fields:
-            data = {**data, **fields} if data else fields
-        event = Event.create(
-            topic, agent, data, ts=ts, id=id, trace_id=trace_id, span_id=span_id, clock=self.clock
-        )
-        self.publish_event(event)
-        return event
-
-    publish_threadsafe = publish
+    publish_threadsafe = Publisher.publish
     """The same as :meth:`publish` (already safe from any thread); lets an emitter stand in for a
     hub where code expects ``publish_threadsafe`` (agent handles, the bridge)."""
 
@@ -799,6 +798,9 @@ class Emitter:
 
     def publish_event(self, event: Event) -> None:
         """Queue an already validated :class:`Event`."""
+        self._accept(event)
+
+    def _accept(self, event: Event) -> None:
         # ensure_ascii (the default) keeps lone surrogates encodable: the JSON is pure ASCII.
         payload = json.dumps(event.to_dict(), separators=(",", ":")).encode("ascii")
         if len(payload) > self.max_entry_bytes:
@@ -888,13 +890,9 @@ class Emitter:
         deadline = None if timeout is None else time.monotonic() + timeout
         # Polling keeps the hot path free of a second lock or condition; this is not hot.
         for _ in itertools.count():
-            with self._lock:
-                if not self._buf and not self._inflight:
-                    return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            if self._thread is None or not self._thread.is_alive():
-                return False
+            done = self._flushed(deadline)
+            if done is not None:
+                return done
             time.sleep(0.002)
         return False  # pragma: no cover - itertools.count never ends
 
@@ -902,14 +900,23 @@ class Emitter:
         """:meth:`flush` for async code: waits without blocking the event loop."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for _ in itertools.count():
-            if not self._buf and not self._inflight:
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            if self._thread is None or not self._thread.is_alive():
-                return False
+            done = self._flushed(deadline)
+            if done is not None:
+                return done
             await asyncio.sleep(0.005)
         return False  # pragma: no cover
+
+    def _flushed(self, deadline: float | None) -> bool | None:
+        """One look for :meth:`flush`: True when everything was sent, False when waiting is
+        over (past ``deadline``, or no sender thread), None to look again."""
+        with self._lock:  # a batch is taken and counted in flight under it: never half-seen
+            if not self._buf and not self._inflight:
+                return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        return None
 
     def close(self, timeout: float = 5.0) -> bool:
         """Deliver what is buffered (up to ``timeout`` seconds) and stop the thread.
@@ -1129,9 +1136,7 @@ class Emitter:
         return refused, error
 
     def _failed(self, exc: BaseException) -> None:
-        self.errors += 1
-        message = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
-        self.last_error = message
+        message = self._error(exc)
         if isinstance(exc, _NET_ERRORS):
             self.reconnects += 1
         if self.connected or self._down_since is None:

@@ -25,6 +25,11 @@ WINDOWS = (60, 300, 900, 3600)
 MAX_HZ = 1.0
 """Frames per second: the sampler moves about once a second, so more would only resend."""
 
+MAX_LINES = 4
+"""Custom series plotted at once; with more, a selector picks which (the first ones by default)."""
+
+_STORES = ("system", "custom")
+
 # Fixed hues that read on light and dark backgrounds.
 COLOURS = {
     "cpu": "#1f77b4",
@@ -51,10 +56,13 @@ class _SystemPanel(anywidget.AnyWidget):
 class SystemMetrics(WatchedView, ipywidgets.VBox):
     """CPU total and per core, memory, the kernel process's RSS and threads, and GPU load, memory
     and temperature (only when GPUs exist), over a selectable window (1, 5 or 15 minutes), with
-    the current values as numbers above the plots.
+    the current values as numbers above the plots. Custom collectors' numbers
+    (``hub.add_collector``) get one more plot, once there are some; with more than
+    :data:`MAX_LINES` series a selector picks the ones plotted.
 
-    It watches the ``system`` store at most once a second and updates each plot's marks inside
-    ``hold_sync()``: about six comm messages a second (eight with GPUs), whatever the event rate.
+    It watches the ``system`` and ``custom`` stores at most once a second and updates each plot's
+    marks inside ``hold_sync()``, only those whose store moved: about six comm messages a second
+    (one more with custom series, two more with GPUs), whatever the event rate.
 
     ``SystemMetrics(hub, window=300)``; ``SystemMetrics()`` watches the default hub.
     """
@@ -73,6 +81,11 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         self._watch: Watch | None = None
         self._plot_height = plot_height
         self._snapshot: dict[str, Any] = self._hub.stores["system"].snapshot()
+        self._custom: dict[str, Any] = self._hub.stores["custom"].snapshot()
+        self._custom_lines: Any = None
+        self._choosing = False
+        self.selector: ipywidgets.SelectMultiple | None = None
+        """Which custom series are plotted; created when there are more than MAX_LINES."""
         self.panel = _SystemPanel(data=_panel_data(self._snapshot), window=window)
 
         self._cpu = _line(COLOURS["cpu"], "CPU %")
@@ -142,7 +155,8 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         self.window = window
         self._links = [traitlets.link((self, "window"), (self.panel, "window"))]
         self._draw()
-        self._watch = self._hub.watch(("system",), self._on_frame, max_hz=watch_hz(MAX_HZ))
+        self._draw_custom()
+        self._watch = self._hub.watch(_STORES, self._on_frame, max_hz=watch_hz(MAX_HZ))
 
     @property
     def hub(self) -> Hub:
@@ -152,22 +166,32 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
     def _on_frame(self, frame: dict[str, dict[str, Any]]) -> None:
         if self._watch is None:
             return
-        self._snapshot = frame["system"]
-        self._draw()
+        system, custom = frame["system"], frame["custom"]
+        # One watch for both stores: redraw only the plots whose store moved (the system
+        # snapshot's series are the same object until a sample arrives).
+        if system.get("series") is not self._snapshot.get("series"):
+            self._snapshot = system
+            self._draw()
+        if custom.get("version") != self._custom.get("version"):
+            self._custom = custom
+            self._draw_custom()
 
     def rebind(self, hub: Hub) -> None:
         """Plot ``hub`` from now on (a past state rebuilt from history, or live again)."""
         if hub is self._hub:
             return
-        self._watch = swap_watch(self, self._watch, hub, ("system",), MAX_HZ)
+        self._watch = swap_watch(self, self._watch, hub, _STORES, MAX_HZ)
         self._hub = hub
         self._snapshot = hub.stores["system"].snapshot()
+        self._custom = hub.stores["custom"].snapshot()
         self._draw()
+        self._draw_custom()
 
     @traitlets.observe("window")
     def _window_changed(self, change: Any) -> None:
         if self._watch is not None:
             self._draw()  # a user action: redraw the last frame at once
+            self._draw_custom()
 
     def _draw(self) -> None:
         """Push the last snapshot: one ``hold_sync`` block (one message) per widget touched."""
@@ -241,6 +265,71 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         )
         self.plots.children = (*self.plots.children, fig)
 
+    def _draw_custom(self) -> None:
+        """The custom collectors' plot: created with the first series, one mark for all lines
+        (one message per frame), the selector's choice when there are many."""
+        series: Sequence[Mapping[str, Any]] = self._custom.get("series") or []
+        if not series and self._custom_lines is None:
+            return
+        labels = [f"{s.get('collector')} · {s.get('metric')}" for s in series]
+        chosen = self._chosen(labels)
+        picked = [series[i] for i, label in enumerate(labels) if label in chosen]
+        now = self._custom.get("now")
+        x, y = _aligned(picked, now, self.window)
+        names = [labels[i] for i, label in enumerate(labels) if label in chosen]
+        if self._custom_lines is None:
+            time_scale = bqplot.DateScale()
+            self._custom_lines = bqplot.Lines(
+                x=x,
+                y=y,
+                scales={"x": time_scale, "y": bqplot.LinearScale()},
+                colors=list(GPU_COLOURS),
+                labels=names,
+                display_legend=True,
+            )
+            fig = _figure(
+                "custom collectors",
+                [self._custom_lines],
+                [_time_axis(time_scale), _value_axis(self._custom_lines.scales["y"])],
+                self._plot_height,
+            )
+            self.plots.children = (*self.plots.children, fig)
+            return
+        with self._custom_lines.hold_sync():
+            self._custom_lines.x = x
+            self._custom_lines.y = y
+            if list(self._custom_lines.labels) != names:
+                self._custom_lines.labels = names
+
+    def _chosen(self, labels: list[str]) -> set[str]:
+        """The series to plot: all of them up to MAX_LINES, else what the selector says."""
+        if len(labels) <= MAX_LINES and self.selector is None:
+            return set(labels)
+        if self.selector is None:
+            self.selector = ipywidgets.SelectMultiple(
+                options=labels,
+                value=tuple(labels[:MAX_LINES]),
+                rows=min(6, len(labels)),
+                description="series",
+                layout=ipywidgets.Layout(width="260px"),
+            )
+            self.selector.observe(self._selection_changed, "value")
+            self.plots.children = (*self.plots.children, self.selector)
+        elif tuple(self.selector.options) != tuple(labels):
+            # New options clear the selection: keep the user's choice across the change.
+            kept = tuple(v for v in self.selector.value if v in labels)
+            self._choosing = True
+            try:
+                self.selector.options = labels
+                self.selector.value = kept or tuple(labels[:MAX_LINES])
+            finally:
+                self._choosing = False
+        return set(self.selector.value)
+
+    def _selection_changed(self, change: Any) -> None:
+        if not self._choosing and self._watch is not None:
+            self._draw_custom()
+
     def close(self) -> None:
         """Detach from the hub and close the panel, the plots and this box (idempotent)."""
         watch = self._watch
@@ -265,6 +354,30 @@ def _window(ts: Sequence[float], now: float | None, window: int) -> tuple[np.nda
     end = float(now) if now is not None else float(arr[-1])
     cut = int(np.searchsorted(arr, end - window, side="left"))
     return (arr[cut:] * 1000.0).astype("datetime64[ms]"), cut
+
+
+def _aligned(
+    series: Sequence[Mapping[str, Any]], now: float | None, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Custom series inside the window as one (lines, points) pair of arrays for one Lines mark:
+    shorter series are padded at the start with their first time and NaN values (not drawn)."""
+    cut = [_window(s.get("ts") or [], now, window) for s in series]
+    length = max((len(t) for t, _ in cut), default=0)
+    if not series or length == 0:
+        return _EMPTY_TIMES, _EMPTY
+    # At least 2 columns: bqplot squeezes a (lines, 1) array into one line of many points.
+    length = max(length, 2)
+    x = np.empty((len(series), length), dtype="datetime64[ms]")
+    y = np.full((len(series), length), np.nan)
+    for i, (s, (times, start)) in enumerate(zip(series, cut, strict=True)):
+        values = np.asarray((s.get("values") or [])[start:], dtype=float)
+        n = min(len(times), len(values))
+        first = times[0] if n else np.datetime64(int(float(now or 0) * 1000), "ms")
+        x[i, : length - n] = first
+        if n:
+            x[i, length - n :] = times[-n:]
+            y[i, length - n :] = values[-n:]
+    return x, y
 
 
 def _column(series: Mapping[str, Any], key: str, cut: int) -> np.ndarray:

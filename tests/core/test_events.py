@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -226,3 +227,53 @@ def test_valid_topics_with_any_json_data(topic: str, data: dict) -> None:
         assert "NaN" in exc.reason or "±2**63" in exc.reason
     else:
         assert e.topic == topic
+
+
+def _outcome(make: Any) -> tuple[str, Any]:
+    try:
+        return "event", make().to_dict()
+    except InvalidEvent as exc:
+        return "error", (exc.field, exc.reason)
+
+
+# Our own wire form, with every field drawn near the edges of the fast path in from_dict: topics
+# and agents seen or never seen, an agent key left out, ts as seconds, milliseconds, text, NaN
+# or negative, ids short, long, empty or non-ASCII, trace and span ids present or not.
+seen_topic = "agent.task.started"
+seen_agent = "coding_agent"
+Event.create(seen_topic, seen_agent)  # seen from now on
+ids = (
+    st.none()
+    | st.sampled_from(["", "x" * 256, "x" * 257, "é-1", "ok-1", "a\nb"])
+    | st.text(max_size=12)
+)
+wire_form = st.fixed_dictionaries(
+    {},
+    optional={
+        "topic": st.sampled_from([seen_topic, "never.seen.topic", "Bad Topic", 7]),
+        "agent": st.sampled_from([None, seen_agent, "never_seen_agent", "", 3]),
+        "agent_name": st.sampled_from(["codeur_name"]),
+        "data": st.none() | json_values | st.dictionaries(st.text(max_size=5), json_values),
+        "ts": st.sampled_from([1.7e9, 0.0, -1.0, 1e11, 1.5e12, math.nan, math.inf, 17, "2024"]),
+        "timestamp": st.sampled_from([1.7e12]),
+        "id": ids,
+        "event_id": ids,
+        "trace_id": ids,
+        "span_id": ids,
+    },
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(wire_form)
+def test_from_dict_fast_path_gives_what_the_full_checks_give(raw: dict[str, Any]) -> None:
+    # A read-only view is a Mapping but not a dict: it always takes the full path.
+    from types import MappingProxyType
+
+    fast = _outcome(lambda: Event.from_dict(dict(raw), clock=lambda: 5.0))
+    full = _outcome(lambda: Event.from_dict(MappingProxyType(raw), clock=lambda: 5.0))
+    if fast[0] == "event" and raw.get("id") in (None, ""):
+        # Ids are generated when absent: compare everything else.
+        fast[1].pop("id")
+        full[1].pop("id")
+    assert fast == full

@@ -469,3 +469,37 @@ def test_close_is_idempotent_and_later_events_are_counted_as_dropped(db: Path) -
     again = open_history(db)
     assert [r["data"]["message"] for r in again.query()] == ["kept"]
     again.close()
+
+
+def test_events_recorded_from_many_threads_at_once_keep_their_fields_together(db: Path) -> None:
+    # record() queues an event as its seven fields in one extend(): threads racing must never
+    # interleave two events' fields (each row's data names the id it was published with).
+    import gc
+    import threading
+
+    history = open_history(db, queue_size=100_000)
+    n, threads = 5_000, 4
+
+    def publish(worker: int) -> None:
+        for i in range(n):
+            event_id = f"w{worker}-{i}"
+            history.record(
+                Event.create("agent.status", f"agent-{worker}", {"me": event_id}, id=event_id)
+            )
+
+    workers = [threading.Thread(target=publish, args=(w,)) for w in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert history.flush(timeout=30)
+    rows = history.query(limit=n * threads)
+    assert len(rows) == n * threads == history.written
+    assert all(r["data"]["me"] == r["id"] and r["agent"] == f"agent-{r['id'][1]}" for r in rows)
+    # What waits in the queue is plain fields, not objects the garbage collector walks.
+    paused = History(db.with_name("paused.sqlite"), flush_interval=3600.0, batch_size=10**6)
+    paused.record(Event.create("agent.status", "a", {"status": "idle"}))
+    gc.collect()
+    assert not any(gc.is_tracked(x) for x in paused._queue)
+    paused.close()
+    history.close()

@@ -7,30 +7,14 @@ where they fail: a broken CI image must not pass by skipping.
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-from codeur_widgets.transports.redis_server import RedisServer, find_redis_server
+from codeur_widgets.transports.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def redis_binary(require: Callable[..., None]) -> str:
-    require(
-        "the redis Python package",
-        importlib.util.find_spec("redis") is not None,
-        "pip install 'codeur-widgets[redis]'",
-    )
-    path = find_redis_server()
-    require("redis-server", path is not None, "apt-get install redis-server")
-    assert path is not None
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -50,20 +34,3 @@ def redis_server(
 def stream() -> str:
     """A stream name of this test's own."""
     return f"test:{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def make_server(redis_binary: str, tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    """A factory of dedicated servers (restart, auth); all stopped at the end of the test."""
-    servers: list[RedisServer] = []
-
-    def make(**options: Any) -> RedisServer:
-        directory = tmp_path / f"redis-{len(servers)}"
-        directory.mkdir()
-        server = RedisServer(redis_binary, directory=directory, **options)
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from typing import Any
 
 import pytest
@@ -328,6 +329,43 @@ def test_redis_decode_path_never_raises_and_accounts_for_every_entry(
     before = hub.bus.accepted
     source._apply(entries)
     assert hub.bus.accepted == before
+
+
+def _decode_outcome(fields_list: list[Any], stdlib_only: bool) -> tuple[Any, ...]:
+    from codeur_widgets.transports import redis_streams
+
+    hub = make_hub()
+    applied: list[dict[str, Any]] = []
+    hub.bus.subscribe("*", lambda e: applied.append(e.to_dict()))
+    source = redis_source(hub, max_entry_bytes=4096)
+    entries = [[f"{1_700_000_000_000 + i}-0".encode(), f] for i, f in enumerate(fields_list)]
+    saved = redis_streams._decode_entry
+    if stdlib_only:
+        redis_streams._decode_entry = redis_streams._json_entry
+    try:
+        ids, dead = source._apply(entries)
+    finally:
+        redis_streams._decode_entry = saved
+    return (
+        ids, [d["reason"] for d in dead], source.applied, source.malformed, source.oversized,
+        [s["field"] for s in hub.bus.rejected_samples], applied,
+    )  # fmt: skip
+
+
+@PROPERTY
+@given(st.lists(entries_fields, min_size=1, max_size=15))
+def test_redis_decode_path_reads_alike_with_msgspec_and_the_standard_library(
+    fields_list: list[Any],
+) -> None:
+    """The reader decodes entries with msgspec where it is installed (the redis extra) and with
+    the standard library otherwise; on the same hostile entries both must apply, reject and
+    dead-letter exactly the same ones, with the same reasons and the same resulting state."""
+    from codeur_widgets.transports import redis_streams
+
+    if redis_streams._decode_entry is redis_streams._json_entry:
+        assert os.environ.get("CI") != "true", "msgspec (the redis extra) is not installed"
+        pytest.skip("msgspec is not installed: only the standard library decodes here")
+    assert _decode_outcome(fields_list, False) == _decode_outcome(fields_list, True)
 
 
 @settings(max_examples=300, deadline=1000)
