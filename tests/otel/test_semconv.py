@@ -52,7 +52,7 @@ def test_every_row_has_a_test() -> None:
 def test_row_kind(attrs: dict, name: str, kind: str) -> None:
     n = norm(name, attrs)
     assert n.kind == kind
-    assert n.semantic == (kind != "other" or bool(attrs) and "http.method" not in attrs)
+    assert n.semantic == (kind != "other" or (bool(attrs) and "http.method" not in attrs))
 
 
 @pytest.mark.parametrize(
