@@ -65,6 +65,9 @@ log = logging.getLogger("codeur_widgets.otel.receiver")
 DEFAULT_MAX_BODY = 8 << 20
 """Bytes of one request body, as sent and after decompression."""
 MAX_CONNECTIONS = 64
+DRAIN_LIMIT = 64 << 20
+"""Bytes of a refused body still read (and dropped) so the client sees the answer; beyond, the
+connection is closed at once."""
 READ_TIMEOUT = 30.0
 _PARAMS = frozenset({"token", "max_body", "hold", "capture_content"})
 _PROTO_TYPES = ("application/x-protobuf", "application/protobuf")
@@ -162,7 +165,7 @@ class _Receiver:
         self.counts = {
             "requests": 0, "spans": 0, "logs": 0, "rejected_spans": 0, "bad_requests": 0,
             "too_large": 0, "unsupported": 0, "unauthorized": 0, "overloaded": 0,
-            "not_found": 0, "errors": 0, "refused_connections": 0,
+            "not_found": 0, "errors": 0, "refused_connections": 0, "unread_attributes": 0,
         }  # fmt: skip
         self._count_lock = threading.Lock()
         self.last_error: str | None = None
@@ -201,6 +204,8 @@ class _Receiver:
         self._count("spans", len(decoded.records))
         if decoded.rejected:
             self._count("rejected_spans", decoded.rejected)
+        if decoded.dropped_attributes:
+            self._count("unread_attributes", decoded.dropped_attributes)
 
     def _apply_spans(self, records: list[SpanRecord]) -> None:
         assert self.pipeline is not None
@@ -351,10 +356,10 @@ class _Handler(BaseHTTPRequestHandler):
             if ctype == "application/json":
                 content = "json"
             if path not in ("/v1/traces", "/v1/logs"):
-                self.close_connection = True
+                self._discard_body()
                 raise _Refused(404, "OTLP/HTTP paths are /v1/traces and /v1/logs")
             if not receiver._authorized(self.headers.get("Authorization")):
-                self.close_connection = True
+                self._discard_body()
                 raise _Refused(401, "missing or wrong bearer token",
                                {"WWW-Authenticate": 'Bearer realm="otlp"'})  # fmt: skip
             if ctype not in _PROTO_TYPES and ctype != "application/json":
@@ -392,7 +397,21 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
 
     def _discard_body(self) -> None:
-        self.close_connection = True  # do not read what we will not use
+        """Read and drop a body that will not be used (at most :data:`DRAIN_LIMIT` bytes), so
+        that the client, still sending, gets our answer instead of a reset connection; then
+        close the connection."""
+        self.close_connection = True
+        try:
+            size = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return
+        if 0 < size <= DRAIN_LIMIT:
+            left = size
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                if not chunk:
+                    return
+                left -= len(chunk)
 
     def _read_body(self, limit: int) -> bytes:
         length = self.headers.get("Content-Length")
@@ -406,7 +425,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 raise _Refused(400, "bad Content-Length")
             if size > limit:
-                self.close_connection = True
+                self._discard_body()
                 raise _Refused(413, f"body larger than {limit} bytes")
             body = self.rfile.read(size)
             if len(body) < size:
