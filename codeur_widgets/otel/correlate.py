@@ -31,14 +31,15 @@ Not thread-safe: one thread at a time (the hub's loop, or callers holding a lock
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
-from ..core.events import Event, InvalidEvent
+from ..core.events import _ID_COUNTER, _ID_PREFIX, Event
 from .records import SpanRecord
-from .semconv import MAX_NAME, Norm, normalize
+from .semconv import MAX_NAME, Norm, clip, normalize
 
 __all__ = ["DEFAULT_HOLD", "Correlator"]
 
@@ -48,6 +49,7 @@ MAX_NODES = 100_000
 MAX_HELD = 50_000
 MAX_AGENTS_SEEN = 10_000
 _MISSING: Any = object()
+_EMPTY: dict[str, Any] = {}
 
 
 class _Node:
@@ -139,6 +141,7 @@ class Correlator:
         self.rejected_events = 0
         self.released_early = 0
         self.repaired = 0
+        self.restamped = 0
         self.dropped_attributes = 0
         self.aggregates_dropped = 0
 
@@ -177,6 +180,19 @@ class Correlator:
 
     def end(self, record: SpanRecord) -> None:
         """A span ended (in-process), or arrived ended (OTLP)."""
+        self._end(record)
+        self.sweep()
+        self._flush()
+
+    def end_many(self, records: list[SpanRecord]) -> None:
+        """Several ended spans (an OTLP request): their events go to ``emit`` as one batch."""
+        end = self._end
+        for record in records:
+            end(record)
+        self.sweep()
+        self._flush()
+
+    def _end(self, record: SpanRecord) -> None:
         self.spans += 1
         node = self._nodes.get(record.span_id)
         if node is None:
@@ -213,8 +229,6 @@ class Correlator:
                 self._release(node, known_self=False)
             else:
                 self._hold(node, record.parent_id)
-        self.sweep()
-        self._flush()
 
     def sweep(self, now: float | None = None, everything: bool = False) -> int:
         """Release held spans whose time is up (all of them with ``everything``)."""
@@ -249,6 +263,7 @@ class Correlator:
             "held": self._held_count,
             "released_early": self.released_early,
             "repaired": self.repaired,
+            "restamped": self.restamped,
             "rejected_events": self.rejected_events,
             "dropped_attributes": self.dropped_attributes,
             "aggregates_dropped": self.aggregates_dropped,
@@ -359,24 +374,31 @@ class Correlator:
             self._span_ended(node, norm)
         if node.job:
             self._job_ended(node, norm)
+        # What an ended span's descendants may still need is its ids, agent and flags: its
+        # attributes and meaning go now (memory, and the garbage collector's walks over the
+        # MAX_NODES spans kept for late children).
+        if node.delegated or node.kind != "agent":  # an agent waiting for its delegator keeps it
+            node.norm = None
+        record.attributes = _EMPTY
+        record.events = []
+        record.resource = _EMPTY
 
     # -- events --------------------------------------------------------------------------------
     def _event(
         self, topic: str, agent: str | None, data: dict[str, Any], ts: float, node: _Node
     ) -> None:
-        try:
-            event = Event.create(
-                topic,
-                agent,
-                data,
-                ts=ts if ts > 0 else None,
-                trace_id=node.trace_id or None,
-                span_id=node.record.span_id or None,
-            )
-        except InvalidEvent:
-            self.rejected_events += 1
-            return
-        self._out.append(event)
+        # Built without Event.create's validation, which would cost as much again as all the
+        # rest: every value put in ``data`` here is JSON-safe by construction (texts through
+        # semconv.clip / _text, attributes through semconv.safe_value, finite numbers, hex
+        # ids), agents through _agent_name. tests/otel check that each event survives
+        # Event.from_dict(event.to_dict()) unchanged.
+        if not (0.0 < ts < 1e11) or math.isnan(ts):
+            self.restamped += 1  # a time that is not unix seconds: stamped now
+            ts = time.time()
+        self._out.append(
+            Event(topic, agent, data, ts, f"{_ID_PREFIX}-{next(_ID_COUNTER)}",
+                  node.trace_id or None, node.record.span_id or None)
+        )  # fmt: skip
 
     def _flush(self) -> None:
         if self._out:
@@ -411,7 +433,7 @@ class Correlator:
         model = norm.model_response or norm.model_request
         self._register(node.agent, model, node)
         data = self._common(node)
-        data["task"] = norm.task or node.record.name or "agent"
+        data["task"] = norm.task or clip(node.record.name, 500) or "agent"
         data["task_id"] = node.record.span_id
         data["kind"] = "agent"
         if norm.model_request:
@@ -467,7 +489,7 @@ class Correlator:
     def _span_started(self, node: _Node, norm: Norm) -> None:
         node.started = "span"
         data = self._common(node)
-        data["name"] = node.record.name or "span"
+        data["name"] = clip(node.record.name) or "span"
         data["kind"] = node.kind
         if norm.model_request:
             data["model"] = norm.model_request
@@ -484,7 +506,7 @@ class Correlator:
         if node.started is None:
             data.update(self._common(node))
             data["start"] = record.start
-            data["name"] = record.name or "span"
+            data["name"] = clip(record.name) or "span"
         data["kind"] = node.kind
         if norm.error_type is not None:
             data["error_type"] = norm.error_type
@@ -526,7 +548,7 @@ class Correlator:
 
     def _job_started(self, node: _Node) -> None:
         node.job = True
-        data = {"job_id": node.trace_id, "kind": (node.record.name or "trace")[:MAX_NAME]}
+        data = {"job_id": node.trace_id, "kind": clip(node.record.name, MAX_NAME) or "trace"}
         self._event("job.started", None, data, node.record.start, node)
 
     def _job_ended(self, node: _Node, norm: Norm) -> None:

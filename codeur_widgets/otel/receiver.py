@@ -209,9 +209,7 @@ class _Receiver:
 
     def _apply_spans(self, records: list[SpanRecord]) -> None:
         assert self.pipeline is not None
-        end = self.pipeline.correlator.end
-        for record in records:
-            end(record)
+        self.pipeline.correlator.end_many(records)
 
     def _accept_logs(self, decoded: Decoded) -> None:
         pipeline = self.pipeline

@@ -17,6 +17,7 @@ import json
 import math
 from typing import Any
 
+from ..core.events import MAX_STRING
 from ..core.spans import CONTENT_LIMIT
 from .records import STATUS_ERROR, SpanRecord
 
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_ATTRIBUTES",
     "MAX_ATTRIBUTE_TEXT",
     "Norm",
+    "clip",
     "normalize",
 ]
 
@@ -141,6 +143,11 @@ MAPPED_KEYS = frozenset(
         "error.type",
         *TOOL_NAME_KEYS,
     }
+)
+#: Every attribute the table reads (a span's keys are intersected with it once).
+USAGE_KEYS = frozenset({*INPUT_TOKEN_KEYS, *OUTPUT_TOKEN_KEYS, *COST_KEYS})
+KNOWN_KEYS = frozenset(
+    {*MAPPED_KEYS, "graph.node.name", *TASK_KEYS, *INPUT_KEYS, *OUTPUT_KEYS, "error.type"}
 )
 #: Error types that mean "stopped", not "failed" (the registry does not count them).
 CANCELLED_ERROR_TYPES = frozenset(
@@ -260,10 +267,20 @@ def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+def _nothing(key: str) -> None:
+    return None
+
+
+def _none(attrs: Any, keys: Any) -> None:
+    return None
+
+
 def _text(value: Any, limit: int = MAX_NAME) -> str | None:
     """A printable one-line text, cut at ``limit``; None for nothing usable."""
     if value is None:
         return None
+    if type(value) is str and len(value) <= limit and value.isprintable():
+        return value.strip() or None  # the common case, in three C calls
     if not isinstance(value, str):
         if isinstance(value, (list, tuple)):
             return None
@@ -305,6 +322,21 @@ def _money(value: Any) -> float | None:
     return None
 
 
+def clip(text: str, limit: int = MAX_STRING) -> str:
+    """``text`` cut to ``limit`` characters (a marker included) and safe to encode as UTF-8
+    (lone surrogates, which Python strings may hold, replaced): what an event's data may hold
+    without being validated again (:class:`~codeur_widgets.core.events.Event` rules)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if len(text) > limit:
+        marker = f"…[truncated {len(text) - limit} chars]"
+        text = text[: limit - len(marker)] + marker
+    return text
+
+
 def _content(value: Any) -> str | None:
     if value is None:
         return None
@@ -313,16 +345,16 @@ def _content(value: Any) -> str | None:
             value = json.dumps(value, default=str)
         except (TypeError, ValueError):
             value = str(value)
-    if len(value) > CONTENT_LIMIT:
-        value = value[:CONTENT_LIMIT] + f"…[truncated {len(value) - CONTENT_LIMIT} chars]"
-    return value
+    return clip(value, min(CONTENT_LIMIT, MAX_STRING))
 
 
 def safe_value(value: Any) -> Any:
     """A JSON-safe, bounded copy of one attribute value (NaN and infinities become text)."""
     t = type(value)
     if t is str:
-        return value if len(value) <= MAX_ATTRIBUTE_TEXT else value[:MAX_ATTRIBUTE_TEXT] + "…"
+        if value.isascii():
+            return value if len(value) <= MAX_ATTRIBUTE_TEXT else value[:MAX_ATTRIBUTE_TEXT] + "…"
+        return clip(value, MAX_ATTRIBUTE_TEXT)
     if t is bool or t is int:
         return value if t is bool or -(2**63) <= value < 2**63 else str(value)
     if t is float:
@@ -345,29 +377,35 @@ def normalize(record: SpanRecord, capture_content: bool) -> Norm:
     n = Norm()
     name = record.name or ""
 
-    operation = attrs.get(OPERATION)
-    oi_kind = attrs.get(OI_KIND)
+    # Only the attributes the table knows are looked up: most spans carry a few of them.
+    hit = attrs.keys() & KNOWN_KEYS
+    get = attrs.get if hit else _nothing
+
+    operation = get(OPERATION)
+    oi_kind = get(OI_KIND)
     kind = None
     if isinstance(operation, str) and operation:
         kind = GENAI_OPERATIONS.get(operation, "other")
     if kind is None and isinstance(oi_kind, str) and oi_kind:
         kind = OPENINFERENCE_KINDS.get(oi_kind.upper(), "other")
-    node_id = _text(attrs.get(GRAPH_NODE_ID))
-    node_name = _text(attrs.get("graph.node.name"))
+    node_id = _text(get(GRAPH_NODE_ID))
+    node_name = _text(get("graph.node.name"))
     if (node_id or node_name) and kind in (None, "other") and oi_kind not in ("LLM", "TOOL"):
         kind = "agent"
-    lowered = name.lower()
-    for prefix in HANDOFF_PREFIXES:
-        if lowered.startswith(prefix) and len(name) > len(prefix):
-            n.handoff_to = _text(name[len(prefix) :])
-            kind = kind or "tool"
-            break
-    n.semantic = kind is not None or any(k in attrs for k in AGENT_NAME_KEYS)
+    if name[:1] in "hHtT":
+        lowered = name.lower()
+        for prefix in HANDOFF_PREFIXES:
+            if lowered.startswith(prefix) and len(name) > len(prefix):
+                n.handoff_to = _text(name[len(prefix) :])
+                kind = kind or "tool"
+                break
+    n.semantic = kind is not None or not hit.isdisjoint(AGENT_NAME_KEYS)
     n.kind = kind or "other"
     n.node_id = node_id
-    n.parent_node = _text(attrs.get(GRAPH_PARENT_ID))
+    n.parent_node = _text(get(GRAPH_PARENT_ID))
 
-    named = _text(_first(attrs, AGENT_NAME_KEYS))
+    first = _first if hit else _none
+    named = _text(first(attrs, AGENT_NAME_KEYS))
     if n.kind == "agent":
         if named:
             n.agent, n.agent_named = named, True
@@ -375,20 +413,22 @@ def normalize(record: SpanRecord, capture_content: bool) -> Norm:
             n.agent = _text(name[13:])
         else:
             n.agent = _text(name) or "agent"
-        n.task = _text(_first(attrs, TASK_KEYS), 500) or _text(name, 500)
+        n.task = _text(first(attrs, TASK_KEYS), 500) or _text(name, 500)
     elif named:
         n.agent, n.agent_named = named, True
     if n.kind == "tool":
-        n.tool = _text(_first(attrs, TOOL_NAME_KEYS)) or _text(name)
+        n.tool = _text(first(attrs, TOOL_NAME_KEYS)) or _text(name)
 
-    n.model_response = _text(_first(attrs, MODEL_RESPONSE_KEYS))
-    n.model_request = _text(_first(attrs, MODEL_REQUEST_KEYS))
-    n.prompt_tokens = _count(_first(attrs, INPUT_TOKEN_KEYS))
-    n.completion_tokens = _count(_first(attrs, OUTPUT_TOKEN_KEYS))
-    n.cost_usd = _money(_first(attrs, COST_KEYS))
+    if hit:
+        n.model_response = _text(_first(attrs, MODEL_RESPONSE_KEYS))
+        n.model_request = _text(_first(attrs, MODEL_REQUEST_KEYS))
+        if not hit.isdisjoint(USAGE_KEYS):
+            n.prompt_tokens = _count(_first(attrs, INPUT_TOKEN_KEYS))
+            n.completion_tokens = _count(_first(attrs, OUTPUT_TOKEN_KEYS))
+            n.cost_usd = _money(_first(attrs, COST_KEYS))
 
     # Errors: the status, GenAI's error.type, and the first exception event.
-    error_type = _text(attrs.get("error.type"))
+    error_type = _text(get("error.type"))
     message = _text(record.status_message, 2000) if record.status_message else None
     failed = record.status_code == STATUS_ERROR or error_type is not None
     if failed:
@@ -411,13 +451,14 @@ def normalize(record: SpanRecord, capture_content: bool) -> Norm:
 
     kept: dict[str, Any] = {}
     dropped = 0
+    skip = MAPPED_KEYS
     for key, value in attrs.items():
-        if key in MAPPED_KEYS or _is_content(key):
+        if key in skip or _is_content(key):
             continue
         if len(kept) >= MAX_ATTRIBUTES or not isinstance(key, str) or len(key) > MAX_NAME:
             dropped += 1
             continue
-        kept[key] = safe_value(value)
+        kept[key if key.isascii() else clip(key)] = safe_value(value)
     n.attributes = kept
     n.dropped = dropped
     return n
