@@ -213,26 +213,14 @@ def otlp_throughput(
         port = source.port
         endpoint = f"http://127.0.0.1:{port}/v1/traces" if kind == "http" else f"127.0.0.1:{port}"
         outs = [os.path.join(tmp, f"w{i}.json") for i in range(exporters)]
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.otel_throughput",
-                    "--worker",
-                    f"{kind}-pre" if preencode else kind,
-                    endpoint,
-                    str(per_exporter),
-                    str(rate or 0),
-                    f"w{i}",
-                    outs[i],
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
-            for i in range(exporters)
-        ]
+        procs = []
+        for i in range(exporters):
+            argv = [sys.executable, "-m", "benchmarks.otel_throughput", "--worker",
+                    f"{kind}-pre" if preencode else kind, endpoint, str(per_exporter),
+                    str(rate or 0), f"w{i}", outs[i]]  # fmt: skip
+            procs.append(
+                subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            )
         try:
             for p in procs:
                 assert p.stdout is not None
