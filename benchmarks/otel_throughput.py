@@ -51,7 +51,7 @@ def _build_spans(n: int, prefix: str) -> list[Any]:
     tp = TracerProvider(resource=Resource.create({"service.name": f"bench-{prefix}"}))
     tp.add_span_processor(SimpleSpanProcessor(memory))
     tracer = tp.get_tracer("benchmarks.otel")
-    chat = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+    chat: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
             "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 812,
             "gen_ai.usage.output_tokens": 240, "server.address": "api.example.com"}  # fmt: skip
     for i in range(n // SPANS_PER_TRACE):
@@ -114,6 +114,7 @@ def _worker(kind: str, endpoint: str, n: int, rate: float, prefix: str, out: str
     kind = kind.removesuffix("-pre")
     spans = _build_spans(n, prefix)
     batches_in = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
+    requests_in: list[Any]
     if pre:
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 

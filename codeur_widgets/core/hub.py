@@ -258,9 +258,17 @@ class Hub:
         runs, else by :meth:`start`. Returns the source."""
         opened = self._open_source(source)
         self.sources.append(opened)
-        if self._tasks:
-            opened.start(self)
+        if self._tasks and self._loop is not None:
+            if self._loop_thread == threading.get_ident():
+                opened.start(self)
+            else:  # sources start on the loop (they create their tasks there)
+                self._loop.call_soon_threadsafe(opened.start, self)
         return opened
+
+    @property
+    def loop_thread(self) -> int | None:
+        """The ident of the thread running the hub's loop; None while it is stopped."""
+        return self._loop_thread
 
     def instrument_otel(self, tracer_provider: Any = None, **options: Any) -> Any:
         """Show every agent that an OpenTelemetry SDK in this process traces, live.

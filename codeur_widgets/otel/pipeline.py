@@ -72,8 +72,12 @@ class SpanPipeline:
     def put(self, fn: Callable[[Any], Any], arg: Any) -> None:
         """Have ``fn(arg)`` run on the hub's loop (now, in this thread, when it does not run)."""
         if self._loop is None:
-            self._run_now(fn, arg)
-            return
+            hub = self.hub
+            owner = hub.loop_thread if hub is not None else None
+            if owner is None or owner == threading.get_ident():
+                self._run_now(fn, arg)
+                return
+            # The hub runs on another thread and this pipeline is about to start there: wait.
         items = self._items
         items.append((fn, arg))
         if len(items) > self.max_pending:
