@@ -136,8 +136,14 @@ class HubSpanProcessor(SpanProcessor):
         await self.pipeline.aclose()
 
     def health(self) -> dict[str, Any]:
-        return {"source": "opentelemetry (in-process)", "call_errors": self.errors,
-                **self.pipeline.health()}  # fmt: skip
+        return {
+            "source": "opentelemetry (in-process)",
+            "url": "opentelemetry (in-process)",
+            "connected": True,
+            "state": "span processor",
+            "call_errors": self.errors,
+            **self.pipeline.health(),
+        }
 
     def __repr__(self) -> str:
         return f"<HubSpanProcessor {self.pipeline.correlator.spans} spans>"

@@ -244,6 +244,9 @@ class _Receiver:
             "source": self.scheme,
             "url": self.url,
             "listening": self.port is not None,
+            # what the dashboard's header shows for each source
+            "connected": self.port is not None,
+            "state": f"listening on port {self.port}" if self.port is not None else "stopped",
             "port": self.port,
             "token": bool(self._token),
             **counts,
