@@ -151,6 +151,7 @@ class Correlator:
         node = self._nodes.get(record.span_id)
         if node is not None:
             return  # seen twice: ignore the repeat
+        self._repair(record)
         node = _Node(record)
         self._remember(node)
         norm = normalize(record, self.capture_content)
@@ -201,9 +202,7 @@ class Correlator:
         elif node.released:
             return  # a duplicate: applied once
         node.record = record
-        if record.end is not None and record.end < record.start:
-            record.end = record.start
-            self.repaired += 1
+        self._repair(record)
         norm = normalize(record, self.capture_content)
         self.dropped_attributes += norm.dropped
         node.norm = norm
@@ -229,6 +228,17 @@ class Correlator:
                 self._release(node, known_self=False)
             else:
                 self._hold(node, record.parent_id)
+
+    def _repair(self, record: SpanRecord) -> None:
+        """Times that cannot be: a start that is not a number (now), an end before the start
+        (the start: a duration of 0). Counted in ``repaired``."""
+        if not math.isfinite(record.start):
+            record.start = time.time()
+            self.repaired += 1
+        end = record.end
+        if end is not None and (not end >= record.start):
+            record.end = record.start
+            self.repaired += 1
 
     def sweep(self, now: float | None = None, everything: bool = False) -> int:
         """Release held spans whose time is up (all of them with ``everything``)."""
@@ -305,8 +315,12 @@ class Correlator:
         node.held = True
         node.deadline = self.clock() + self.hold
         self._held.setdefault(parent_id, []).append(node)
-        self._held_order.append(node)
+        order = self._held_order
+        order.append(node)
         self._held_count += 1
+        if len(order) > 2 * self.max_held:
+            # Released spans stay in the deadline queue until their time; drop them now.
+            self._held_order = deque(n for n in order if n.held and not n.released)
 
     def _unhold(self, node: _Node) -> None:
         node.held = False
