@@ -100,7 +100,6 @@ def instrument(hub: Hub, tracer_provider: Any = None, **options: Any) -> HubSpan
         processor = HubSpanProcessor(hub, **options)
         provider.add_span_processor(processor)
         existing.append(processor)
-    hub.add_source(processor)
     return processor
 
 

@@ -199,8 +199,8 @@ class Correlator:
         if node is None:
             node = _Node(record)
             self._remember(node)
-        elif node.released:
-            return  # a duplicate: applied once
+        elif node.released or node.held:
+            return  # a duplicate (an exporter's retry): applied once
         node.record = record
         self._repair(record)
         norm = normalize(record, self.capture_content)

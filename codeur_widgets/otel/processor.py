@@ -72,7 +72,8 @@ def record_from_sdk(span: ReadableSpan, ended: bool) -> SpanRecord:
 class HubSpanProcessor(SpanProcessor):
     """Sends the spans of an OpenTelemetry SDK tracer provider to a :class:`Hub`.
 
-    ``provider.add_span_processor(HubSpanProcessor(hub))`` wires it by hand;
+    ``provider.add_span_processor(HubSpanProcessor(hub))`` wires it by hand (the processor
+    adds itself to ``hub.sources``, so it starts and stops with the hub);
     ``hub.instrument_otel()`` does it for the provider in use. Agents then appear on the cards
     the moment their span starts, LLM and tool spans are attributed to them, delegations and
     handoffs are flows on the graph, and a trace's root is a job in the queue panel.
@@ -97,6 +98,9 @@ class HubSpanProcessor(SpanProcessor):
         )  # fmt: skip
         self.errors = 0
         self._put = self.pipeline.put
+        # A source of the hub: started with it (now, if it runs), so that spans are applied
+        # on its loop whichever way the processor was wired.
+        hub.add_source(self)
 
     # -- SpanProcessor, on the framework's thread ----------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:

@@ -204,6 +204,10 @@ def test_each_span_applies_once_and_time_is_repaired(hub: Hub, rec: Recorder) ->
     backwards = span("invoke_agent a", agent_attrs("a"), start=100, end=90)
     c.end(backwards)
     c.end(backwards)  # an exporter retry
+    child = span("chat", chat((1, 1)), parent="66" * 8)
+    c.end(child)
+    c.end(child)  # held, then sent again
+    assert c.held == 1
     assert len(rec.topic("agent.task.completed")) == 1
     assert rec.topic("agent.task.completed")[0].data["duration"] == 0.0
     assert c.repaired == 1

@@ -81,13 +81,20 @@ def test_content_is_kept_in_kernel_unless_the_hub_says_no(rec: Recorder, hub: Hu
         assert rec.topic("span.started")[-1].data.get("input") == expected
 
 
-def test_spans_from_threads_reach_a_running_hub_in_order() -> None:
+@pytest.mark.parametrize("wiring", ["instrument_otel", "by hand"])
+def test_spans_from_threads_reach_a_running_hub(wiring: str) -> None:
+    from codeur_widgets.otel import HubSpanProcessor
+
     async def main() -> dict[str, Any]:
         hub = Hub(collect_system=False, topology="empty")
         rec = Recorder(hub)
         hub.start()
         tp = provider()
-        processor = hub.instrument_otel(tp)
+        if wiring == "by hand":
+            processor = HubSpanProcessor(hub)
+            tp.add_span_processor(processor)
+        else:
+            processor = hub.instrument_otel(tp)
         tracer = tp.get_tracer("t")
 
         def agent(name: str) -> None:
