@@ -213,6 +213,19 @@ def test_http_logs_reach_the_log_tail() -> None:
         assert h.health()["logs"] == 2
 
 
+def log_request(message: str) -> bytes:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+
+    record = LogRecord(time_unix_nano=NOW_NS, severity_text="WARN",
+                       body=AnyValue(string_value=message))  # fmt: skip
+    request = ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[record])])]
+    )
+    return request.SerializeToString()
+
+
 @pytest.fixture
 def grpc_module(require: Any) -> Any:
     require("grpcio", has("grpc"), "pip install grpcio")
@@ -245,8 +258,11 @@ def test_grpc_status_codes(grpc_module: Any) -> None:
         huge = request(pb_span("x", {"blob": "a" * (4 * MAX_BODY)})).SerializeToString()
         assert code(huge, compression=grpc.Compression.Gzip) == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert code(ok_request("g2"), compression=grpc.Compression.Gzip) == grpc.StatusCode.OK
-        h.settle(lambda: len(h.rec.topic("agent.task.completed")) == 2)
+        logs = channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+        logs(log_request("over grpc"), metadata=auth, timeout=30)
+        h.settle(lambda: len(h.rec.topic("agent.task.completed")) == 2 and h.rec.topic("log"))
         assert set(h.hub.agents.names()) == {"g1", "g2"}
+        assert [e.data["message"] for e in h.rec.topic("log")] == ["over grpc"]
         health = h.health()
         assert health["unauthorized"] == 1 and health["bad_requests"] == 2
         assert token not in json.dumps(health) + repr(h.source)
