@@ -419,10 +419,135 @@ sorted(node["id"] for node in snap["graph"]["nodes"])
 ]
 
 
+OPENTELEMETRY: list[Cell] = [
+    md(
+        """
+# Agents from any framework, through OpenTelemetry
+
+Agent frameworks already describe their work as OpenTelemetry spans: pydantic-ai, LangChain and
+LangGraph (through OpenInference), the OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex...
+`hub.instrument_otel()` adds a span processor to the OpenTelemetry SDK of this kernel, so their
+agents fill the cards, the graph and the job queue **without any change to their code**.
+
+Here: two [pydantic-ai](https://ai.pydantic.dev) agents, offline with pydantic-ai's own
+`TestModel` (no API key, no network). A boss agent hands work to a joke writer through a tool
+(an agent used as a tool), and a third agent's model fails.
+"""
+    ),
+    md(
+        """
+## Set-up: one line for the dashboard
+
+`Agent.instrument_all()` is pydantic-ai's own switch for its OpenTelemetry spans (with
+LangChain it is `LangChainInstrumentor().instrument()`, with the OpenAI Agents SDK
+`OpenAIAgentsInstrumentor().instrument()`). `hub.instrument_otel()` is the one line this
+dashboard needs: it adds its processor to the tracer provider installed in this kernel, or
+installs one.
+"""
+    ),
+    code(
+        """
+from pydantic_ai import Agent, RunContext
+from pydantic_ai.models.function import FunctionModel
+from pydantic_ai.models.test import TestModel
+
+from codeur_widgets import Dashboard, Hub
+
+hub = Hub(topology="empty")
+hub.instrument_otel()  # the one line
+Agent.instrument_all()  # pydantic-ai: emit OpenTelemetry spans
+Dashboard(hub, title="pydantic-ai agents")
+"""
+    ),
+    md(
+        """
+## The agents: plain pydantic-ai code
+
+Nothing below knows about the dashboard.
+"""
+    ),
+    code(
+        """
+joke_writer = Agent(TestModel(), name="joke_writer", instructions="Write short jokes.")
+boss = Agent(TestModel(), name="boss", instructions="Delegate jokes to the joke writer.")
+
+
+@boss.tool
+async def ask_joke_writer(ctx: RunContext[None], topic: str) -> str:
+    result = await joke_writer.run(f"a joke about {topic}", usage=ctx.usage)
+    return result.output
+
+
+def unreachable(messages, info):
+    raise ConnectionError("model endpoint unreachable")
+
+
+flaky = Agent(FunctionModel(unreachable), name="flaky")
+"""
+    ),
+    md(
+        """
+## Run them
+
+Each run is an `invoke_agent` span: the card turns *working* the moment it starts, the LLM calls
+inside it (`chat` spans) are attributed to it, the joke writer's run inside the boss's tool is a
+delegation (an edge boss → joke_writer on the graph), and each run is a job in the queue.
+"""
+    ),
+    code(
+        """
+import asyncio
+
+for topic in ("cats", "compilers", "coffee"):
+    await boss.run(f"tell me a joke about {topic}")
+    await asyncio.sleep(0.3)
+try:
+    await flaky.run("hello")
+except ConnectionError as exc:
+    print("flaky failed:", exc)
+"""
+    ),
+    md(
+        """
+The same state as plain data: the cards and the graph's edges.
+"""
+    ),
+    code(
+        """
+from codeur_widgets.core.graph import snapshot_edges
+
+for name in hub.agents.names():
+    card = hub.agents.get(name)
+    print(f"{name:12} done={card['tasks_completed']} failed={card['tasks_failed']} "
+          f"model={card['model']}")
+print(sorted(f"{e['source']} -> {e['target']}" for e in snapshot_edges(hub.graph.snapshot())))
+"""
+    ),
+    md(
+        """
+## From other processes: OTLP
+
+Agents in other processes or machines export their spans with OpenTelemetry's OTLP exporters;
+the hub receives them itself (no collector needed, though one can forward to it):
+
+```python
+hub = Hub(sources=["otlp://127.0.0.1:4318"])          # OTLP/HTTP: POST /v1/traces, /v1/logs
+hub = Hub(sources=["otlp+grpc://127.0.0.1:4317"])     # OTLP/gRPC
+```
+
+and in the agents' processes, the standard OpenTelemetry settings:
+`OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318`. See `docs/otel.md` for tokens, limits, a
+Collector configuration and the attribute mapping.
+"""
+    ),
+]
+
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_drive_the_simulator.ipynb": DRIVE_THE_SIMULATOR,
     "03_instrument_your_agents.ipynb": INSTRUMENT,
+    "05_opentelemetry.ipynb": OPENTELEMETRY,
 }
 
 

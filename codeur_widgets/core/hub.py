@@ -43,6 +43,7 @@ from .events import _valid_topics as _seen_topics
 from .flows import FlowTracker
 from .graph import AgentGraph
 from .history import History
+from .hooks import get_hook
 from .logs import LogBuffer, LogHandler, capture_logging
 from .queue import QueueStats
 from .registry import AgentRegistry
@@ -261,6 +262,39 @@ class Hub(Publisher):
             # core imports no transport and optional dependencies load only when a URL asks.
             return open_source(source)
         return source
+
+    def add_source(self, source: str | Source) -> Source:
+        """Add a :class:`Source` (or a source URL) after construction; started at once if the hub
+        runs, else by :meth:`start`. Returns the source."""
+        opened = self._open_source(source)
+        self.sources.append(opened)
+        if self._tasks and self._loop is not None:
+            if self._loop_thread == threading.get_ident():
+                opened.start(self)
+            else:  # sources start on the loop (they create their tasks there)
+                self._loop.call_soon_threadsafe(opened.start, self)
+        return opened
+
+    @property
+    def loop_thread(self) -> int | None:
+        """The ident of the thread running the hub's loop; None while it is stopped."""
+        return self._loop_thread
+
+    def instrument_otel(self, tracer_provider: Any = None, **options: Any) -> Any:
+        """Show every agent that an OpenTelemetry SDK in this process traces, live.
+
+        Adds a span processor (``codeur_widgets.otel.HubSpanProcessor``) to ``tracer_provider``,
+        else to the SDK tracer provider installed globally, else to a new one that it installs;
+        returns the processor. ``options`` go to the processor (``capture_content``, ``hold``).
+        Frameworks that emit OpenTelemetry spans (pydantic-ai, LangChain and the OpenAI Agents
+        SDK through OpenInference, ...) then fill the cards, the graph and the queue with no
+        change to their code. Needs ``pip install 'codeur-widgets[otel]'``.
+
+        The core does not import the OpenTelemetry code: the ``instrument_otel`` hook is
+        declared by an entry point (see ``core/hooks.py``).
+        """
+        hook = get_hook("instrument_otel", "pip install 'codeur-widgets[otel]'")
+        return hook(self, tracer_provider=tracer_provider, **options)
 
     # -- publishing ----------------------------------------------------------------------------
     # publish(topic, agent, *, data, ts, id, trace_id, span_id, **fields): see Publisher.

@@ -1,4 +1,5 @@
-"""The layers of DESIGN section 2 hold: the pure core imports no simulator, transport or widget.
+"""The layers of DESIGN section 2 hold: the pure core imports no simulator, transport, widget or
+OpenTelemetry code.
 
 Every ``import`` statement is checked, at top level, inside functions and under
 ``if TYPE_CHECKING:``, with relative imports resolved against the module's package.
@@ -12,7 +13,12 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "codeur_widgets"
-FORBIDDEN_IN_CORE = ("codeur_widgets.sim", "codeur_widgets.transports", "codeur_widgets.widgets")
+FORBIDDEN_IN_CORE = (
+    "codeur_widgets.sim",
+    "codeur_widgets.transports",
+    "codeur_widgets.widgets",
+    "codeur_widgets.otel",
+)
 JUPYTER = ("ipywidgets", "anywidget", "traitlets", "IPython", "ipykernel", "bqplot")
 
 
@@ -63,8 +69,12 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
     assert "codeur_widgets.transports.bridge" in names
 
 
+def test_otel_is_forbidden_in_core() -> None:
+    assert any("codeur_widgets.otel.processor".startswith(f) for f in FORBIDDEN_IN_CORE)
+
+
 @pytest.mark.parametrize("path", _core_files(), ids=lambda p: p.name)
-def test_core_imports_no_sim_transport_or_widget(path: Path) -> None:
+def test_core_imports_no_sim_transport_widget_or_otel(path: Path) -> None:
     bad = [
         f"{path.name}:{line} imports {module}"
         for line, module in imported_modules(path)

@@ -157,12 +157,18 @@ def test_fast_parser_parses_stream_replies_and_errors() -> None:
 
 # -- the emitter stays light ---------------------------------------------------------------------
 def test_emit_imports_no_jupyter_networkx_or_psutil() -> None:
+    # redis-py imports the OpenTelemetry SDK's metrics when it is installed (its optional
+    # observability), and the SDK imports psutil: that is redis's doing, not ours, so the
+    # check runs as in an agent process without the SDK. Our own OpenTelemetry code must not
+    # be imported by the emitter either way.
     code = textwrap.dedent(
         """
         import sys
+        sys.modules["opentelemetry"] = None  # as if not installed
         import codeur_widgets.emit as emit
         heavy = {"networkx", "psutil", "ipywidgets", "anywidget", "traitlets", "IPython",
-                 "bqplot", "jupyter_client", "ipykernel", "codeur_widgets.core.hub"}
+                 "bqplot", "jupyter_client", "ipykernel", "codeur_widgets.core.hub",
+                 "codeur_widgets.otel"}
         print(sorted(m for m in heavy if m in sys.modules))
         """
     )
