@@ -42,11 +42,14 @@ from .flows import FlowTracker
 from .graph import AgentGraph
 from .history import History
 from .logs import LogBuffer, LogHandler, capture_logging
+from .prices import Prices
 from .queue import QueueStats
 from .registry import AgentRegistry
 from .sources import open_source
+from .spans import strip_content
 from .store import Store
 from .system import SystemSampler
+from .traces import TraceStore
 from .waker import LoopWaker
 
 if TYPE_CHECKING:
@@ -160,6 +163,13 @@ class Hub:
             for a restart and is closed at exit or by ``hub.history.close()``. A file that cannot
             be used raises :class:`~codeur_widgets.core.history.HistoryError`; a write that fails
             later leaves the hub live, with ``health()["history"]["degraded"]`` set.
+        capture_content: what span content (prompts, answers, tool arguments and results) is
+            kept: ``None`` (default) keeps what is produced in this kernel (the agent API, the
+            simulator) and drops it from events read from the network (sources, :meth:`ingest`,
+            ``publish_many(..., remote=True)``); ``True`` keeps all, ``False`` none.
+        prices: USD per million tokens by model, ``{"my-model": (input, output)}`` or a
+            :class:`~codeur_widgets.core.prices.Prices`; models without one are priced from the
+            ``genai-prices`` table, else their cost is unknown (``hub.prices.set(...)`` later).
     """
 
     def __init__(
@@ -177,6 +187,8 @@ class Hub:
         collect_system: bool = True,
         sources: Iterable[str | Source] = (),
         history: str | os.PathLike[str] | History | None = None,
+        capture_content: bool | None = None,
+        prices: Prices | Mapping[str, Any] | None = None,
     ) -> None:
         if render_hz <= 0:
             raise ValueError("render_hz must be > 0")
@@ -188,15 +200,28 @@ class Hub:
         self.heartbeat_interval = float(heartbeat_interval)
         self.collect_system = collect_system
         self.bus = EventBus(clock)
+        if capture_content not in (None, True, False):
+            raise ValueError("capture_content must be None, True or False")
+        self.prices = prices if isinstance(prices, Prices) else Prices(prices)
 
-        self.agents = AgentRegistry(clock=clock, stale_after=heartbeat_timeout)
+        self.agents = AgentRegistry(clock=clock, stale_after=heartbeat_timeout, prices=self.prices)
         self.queue = QueueStats(clock=clock)
         self.graph = AgentGraph(topology=topology, clock=clock)
         self.flows = FlowTracker(clock=clock, half_life=flow_half_life)
         self.logs = LogBuffer(clock=clock, capacity=log_capacity)
         self.system = SystemSampler(clock=clock, interval=sample_interval, window=SYSTEM_WINDOW)
+        self.traces = TraceStore(clock=clock, prices=self.prices, capture_content=capture_content)
+        self._capture_content = capture_content
         self.stores: dict[str, Store] = {}
-        for store in (self.agents, self.queue, self.graph, self.flows, self.logs, self.system):
+        for store in (
+            self.agents,
+            self.queue,
+            self.graph,
+            self.flows,
+            self.logs,
+            self.system,
+            self.traces,
+        ):
             self.add_store(store)
 
         self.sources: list[Source] = [self._open_source(s) for s in sources]
@@ -243,6 +268,18 @@ class Hub:
         self.stores[store.name] = store
         for pattern in store.topics:
             self.bus.subscribe(pattern, store.apply)
+
+    @property
+    def capture_content(self) -> bool | None:
+        """Span content kept: None (this kernel's only), True (all) or False (none)."""
+        return self._capture_content
+
+    @capture_content.setter
+    def capture_content(self, value: bool | None) -> None:
+        if value not in (None, True, False):
+            raise ValueError("capture_content must be None, True or False")
+        self._capture_content = value
+        self.traces.capture_content = value
 
     @staticmethod
     def _open_source(source: str | Source) -> Source:
@@ -300,11 +337,15 @@ class Hub:
         self.bus.dispatch(event)
         return event
 
-    def publish_many(self, events: Iterable[Event | Mapping[str, Any]]) -> int:
+    def publish_many(
+        self, events: Iterable[Event | Mapping[str, Any]], *, remote: bool = False
+    ) -> int:
         """Validate then apply several events (Event objects or dicts) in order.
 
         All-or-nothing: if any item is invalid, :class:`InvalidEvent` is raised (its message says
-        which item) and none is applied. Returns the number applied.
+        which item) and none is applied. Returns the number applied. ``remote``: the events were
+        read from the network (a source), so span content is dropped unless
+        ``capture_content`` is True.
         """
         batch: list[Event] = []
         for i, item in enumerate(events):
@@ -315,13 +356,24 @@ class Hub:
                 batch.append(Event.from_dict(item, clock=self.clock))
             except InvalidEvent as exc:
                 raise InvalidEvent(exc.field, f"item {i}: {exc.reason}") from None
+        if remote and self._capture_content is not True:
+            batch = [strip_content(e) for e in batch]
         if self._inbox._items:
             self.flush()
         return self.bus.dispatch_many(batch)
 
     def ingest(self, raw: object) -> Event | None:
-        """Apply untrusted input (a transport's dict); never raises, counts rejects."""
-        return self.bus.ingest(raw)
+        """Apply untrusted input (a transport's dict); never raises, counts rejects.
+
+        Input from the network: span content is dropped unless ``capture_content`` is True.
+        """
+        event = self.bus.parse(raw)
+        if event is None:
+            return None
+        if self._capture_content is not True:
+            event = strip_content(event)
+        self.bus.dispatch(event)
+        return event
 
     def publish_threadsafe(
         self,
