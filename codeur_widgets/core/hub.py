@@ -573,6 +573,7 @@ class Hub:
         self._loop_thread = threading.get_ident()
         self.flush()
         self._waker = LoopWaker(loop, self._has_buffered, self._drain_inbox).start()
+        self.prices.warm()  # the price table's import, off the loop
         self._spawn(self._render_loop, "render")
         self._spawn(self._housekeeping_loop, "housekeeping")
         if self.collect_system:

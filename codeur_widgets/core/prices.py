@@ -81,6 +81,7 @@ class Prices:
         self._lock = threading.Lock()
         self._module: Any = None
         self._import_failed = False
+        self._warming = False
         items = overrides.items() if isinstance(overrides, Mapping) else (overrides or ())
         for model, price in items:
             if isinstance(price, Mapping):
@@ -111,6 +112,16 @@ class Prices:
     def overrides(self) -> dict[str, ModelPrice]:
         """The user's prices, by model."""
         return dict(self._overrides)
+
+    def warm(self) -> None:
+        """Import the table and price one call in a daemon thread, so that the first call priced
+        on the event loop does not wait ~0.3 s for the import (``Hub.start`` calls this)."""
+        if not self.table or self._module is not None or self._warming or self._import_failed:
+            return
+        self._warming = True
+        threading.Thread(
+            target=self.cost, args=("gpt-4o", 1, 1), name="codeur_widgets.prices.warm", daemon=True
+        ).start()
 
     # -- look-ups ------------------------------------------------------------------------------
     def price(self, model: str, provider: str | None = None) -> ModelPrice | None:

@@ -978,12 +978,13 @@ class TraceEncoder:
     Each :meth:`next` returns a patch (or None when nothing changed)::
 
         {"trace": id, "reset": bool, "t0": unix seconds, "strings": [new strings],
-         "rows": {"i": [...], "p": [...], "n": [...], "k": [...], "a": [...], "st": [...],
-                  "s": [...], "d": [...]},
+         "rows": {"i": [...] or "i0": first, "p": [...], "n": [...], "k": [...], "a": [...],
+                  "st": [...], "s": [...], "d": [...]},
          "links": [[from i, to i, kind string index, ms], ...] or absent, "more": bool,
          "summary": {...}, "now": hub time}
 
-    ``i`` is a span's arrival index (its id for the view), ``p`` its parent's index (-1: a root
+    ``i`` is a span's arrival index (its id for the view; ``i0`` alone when the rows are
+    consecutive, the first one's), ``p`` its parent's index (-1: a root
     or a parent not seen yet), ``n``/``k``/``a``/``st`` indices into the string table (name,
     kind, agent, status; -1 for none), ``s`` the start in ms after ``t0`` (None when unknown),
     ``d`` the duration in ms (None while open). Strings are sent once per view: ``strings``
@@ -1035,9 +1036,8 @@ class TraceEncoder:
         t0 = self._t0
         assert t0 is not None
         new: list[str] = []
-        cols = _columns([])
-        used = 200
-        taken = 0
+        rows: list[tuple[Any, ...]] = []
+        used = 300 + sum(len(x) + 4 for x in new)
         for s in self._pending:
             parent = t.spans.get(s.parent_id) if s.parent_id else None
             row = (
@@ -1052,21 +1052,22 @@ class TraceEncoder:
                 if s.end is None
                 else round((s.end - (s.start if s.start is not None else s.end)) * 1000),
             )
-            size = sum(len(str(v)) + 1 for v in row) + 4
-            if taken and used + size + sum(len(x) + 4 for x in new) > budget:
+            # A value costs its digits, a comma and a space (the kernel's JSON is not compact);
+            # the index column is usually sent as its first value alone (contiguous rows).
+            used += sum(len(str(v)) + 2 for v in row[1:]) + 2
+            if rows and used + sum(len(x.encode()) + 4 for x in new) > budget:
                 break
-            used += size
-            taken += 1
-            for key, value in zip(("i", "p", "n", "k", "a", "st", "s", "d"), row, strict=True):
-                cols[key].append(value)
+            rows.append(row)
+        while len(rows) > 1 and _json_size(new, rows) > budget:  # the estimate was short
+            rows = rows[: len(rows) * 9 // 10]
         # Strings made for rows that did not fit are sent anyway (they are in the table now).
-        self._pending = self._pending[taken:]
+        self._pending = self._pending[len(rows) :]
         patch: dict[str, Any] = {
             "trace": t.trace_id,
             "reset": reset,
             "t0": t0,
             "strings": new,
-            "rows": cols,
+            "rows": _columns(rows),
             "more": bool(self._pending),
             "summary": t.summary(),
             "now": self.store.clock(),
@@ -1082,5 +1083,26 @@ class TraceEncoder:
         return patch
 
 
-def _columns(_: list[Any]) -> dict[str, list[Any]]:
-    return {key: [] for key in ("i", "p", "n", "k", "a", "st", "s", "d")}
+_COLUMNS = ("i", "p", "n", "k", "a", "st", "s", "d")
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Rows as one list per column (``_COLUMNS``): fewer bytes than a dict per row. When the
+    indices are consecutive (a whole trace), ``i`` is replaced by ``i0``, the first."""
+    if not rows:
+        return {key: [] for key in _COLUMNS}
+    cols: dict[str, Any] = {
+        key: list(col) for key, col in zip(_COLUMNS, zip(*rows, strict=True), strict=True)
+    }
+    first = cols["i"][0]
+    if cols["i"][-1] - first == len(rows) - 1 and cols["i"] == list(
+        range(first, first + len(rows))
+    ):
+        del cols["i"]
+        cols["i0"] = first
+    return cols
+
+
+def _json_size(strings: list[str], rows: list[tuple[Any, ...]]) -> int:
+    body = {"strings": strings, "rows": _columns(rows)}
+    return len(json.dumps(body, ensure_ascii=False).encode()) + 600  # + the other fields
