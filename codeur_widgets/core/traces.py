@@ -230,6 +230,7 @@ class Trace:
         "name",
         "omitted",
         "open",
+        "order",
         "pending",
         "prompt",
         "root_error",
@@ -245,6 +246,7 @@ class Trace:
         self.job_id: str | None = None
         self.name: str | None = None
         self.spans: dict[str, Span] = {}
+        self.order: list[Span] = []  # the same spans by arrival index
         self.start: float | None = None
         self.end: float | None = None  # latest span end seen
         self.job_state: str | None = None  # queued, running, ok, failed, cancelled
@@ -431,6 +433,12 @@ class TraceStore(Store):
             return []
         return [s.to_dict(with_content=with_content) for s in t.spans.values()]
 
+    def span_version(self, trace_id: str, i: int) -> int | None:
+        """The store version at which span ``i`` of a trace last changed (None: no such span)."""
+        t = self._traces.get(trace_id)
+        s = _nth(t, i) if t is not None else None
+        return s.ver if s is not None else None
+
     def span(self, trace_id: str, span: str | int) -> dict[str, Any] | None:
         """One span with its content and links (by span id or arrival index), or None."""
         t = self._traces.get(trace_id)
@@ -569,6 +577,7 @@ class TraceStore(Store):
             self._evict()
         s = Span(len(t.spans), span_id)
         t.spans[span_id] = s
+        t.order.append(s)
         self.total_spans += 1
         if agent is not None:
             s.agent = agent
@@ -939,13 +948,7 @@ def _innermost(t: Trace, agent: str, *, open_only: bool = False) -> Span | None:
 
 
 def _nth(t: Trace, i: int) -> Span | None:
-    if not 0 <= i < len(t.spans):
-        return None
-    # Spans are stored in arrival order and never removed: index i is the i-th value.
-    for k, s in enumerate(t.spans.values()):
-        if k == i:
-            return s
-    return None
+    return t.order[i] if 0 <= i < len(t.order) else None
 
 
 def _merge_attributes(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
