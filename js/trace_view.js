@@ -11,9 +11,9 @@ import { debounce, h, setAttr, setOptions, setText, style } from "./lib/dom.js";
 import { DASH, ellipsis, fmtClock, fmtCost, fmtCount, fmtDuration, fmtInt } from "./lib/format.js";
 import { THEME_CSS } from "./lib/theme.js";
 import {
-  agentColour,
   applyPatch,
   axisEnd,
+  colourBook,
   costText,
   criticalPath,
   earliest,
@@ -26,6 +26,9 @@ import {
 } from "./lib/traces.js";
 
 const STATUSES = ["running", "ok", "failed", "cancelled"];
+
+// One colour per agent for the whole page (every view, every trace), in the order first drawn.
+const agentColour = colourBook();
 
 const CSS = `
 .cw-tr-list { max-height: 190px; overflow-y: auto; border-top: 1px solid var(--cw-border); font-size: var(--cw-size-small); }
@@ -57,6 +60,7 @@ const CSS = `
 .cw-tr-ticks { position: relative; }
 .cw-tr-ticks span { position: absolute; top: 1px; transform: translateX(-50%); white-space: nowrap; }
 .cw-tr-ticks span:first-child { transform: none; }
+.cw-tr-ticks span:last-child { transform: translateX(-100%); }
 .cw-tr-rows { max-height: var(--cw-tr-height, 420px); overflow-y: auto; position: relative; }
 .cw-tr-row { height: 20px; align-items: center; font-size: var(--cw-size-small); cursor: pointer; }
 .cw-tr-row:hover { background: var(--cw-bg2); }
@@ -71,7 +75,8 @@ const CSS = `
 .cw-tr-row[data-status="cancelled"] .cw-tr-bar { opacity: 0.45; }
 .cw-tr-row[data-open="true"] .cw-tr-bar { background-image: repeating-linear-gradient(135deg,
   rgba(255,255,255,0.35) 0 4px, transparent 4px 8px); border-right: 2px solid var(--cw-fg); }
-.cw-tr-row[data-critical="true"] .cw-tr-bar { box-shadow: 0 0 0 1.5px var(--cw-fg); }
+.cw-tr-row[data-critical="false"] .cw-tr-bar { opacity: 0.5; }
+.cw-tr-row[data-critical="true"] .cw-tr-bar { box-shadow: 0 0 0 1.5px var(--cw-fg); opacity: 1; }
 .cw-tr-dur { position: absolute; top: 3px; font-size: 10px; color: var(--cw-fg2); white-space: nowrap; pointer-events: none; }
 .cw-tr-detail { min-width: 0; font-size: var(--cw-size-small); border: 1px solid var(--cw-border); border-radius: 4px;
   padding: 6px 8px; max-height: calc(var(--cw-tr-height, 420px) + 20px); overflow-y: auto; }

@@ -199,13 +199,11 @@ class Span:
 def _tokens_per_s(
     completion: int, start: float | None, first: float | None, end: float | None
 ) -> float | None:
-    """Completion tokens per second of generation: from the first token when known."""
-    if not completion or end is None:
+    """Completion tokens per second of generation, from the first token to the end: known
+    only when the caller reported the first token (the prompt's processing is not generation)."""
+    if not completion or end is None or first is None or end - first <= 0:
         return None
-    since = first if first is not None else start
-    if since is None or end - since <= 0:
-        return None
-    return completion / (end - since)
+    return completion / (end - first)
 
 
 class Trace:

@@ -181,7 +181,23 @@ export function earliest(spans) {
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
   "#7f7f7f", "#3f51b5", "#009688", "#795548"];
 
-/** A stable colour per agent name (red is kept for failures). */
+/** Colours given to agents in the order they are first seen (distinct for the first twelve,
+ * then reused), stable for the page's life: `book(agent)`. */
+export function colourBook() {
+  const seen = new Map();
+  return (agent) => {
+    const key = String(agent ?? "");
+    if (!key) return "#9e9e9e";
+    let c = seen.get(key);
+    if (c === undefined) {
+      c = PALETTE[seen.size % PALETTE.length];
+      seen.set(key, c);
+    }
+    return c;
+  };
+}
+
+/** A colour per agent name from its hash (red is kept for failures). */
 export function agentColour(agent) {
   const key = String(agent ?? "");
   if (!key) return "#9e9e9e";

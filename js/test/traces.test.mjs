@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  agentColour, applyPatch, axisEnd, costText, criticalPath, emptyTrace, endOf, extent, kindLabel, layout, ticks,
+  agentColour, applyPatch, axisEnd, colourBook, costText, criticalPath, emptyTrace, endOf, extent, kindLabel, layout, ticks,
 } from "../lib/traces.js";
 import { fmtCost } from "../lib/format.js";
 
@@ -96,4 +96,13 @@ test("labels, colours and costs", () => {
   assert.equal(costText(0, 2, fmtCost), "cost unknown");
   assert.equal(costText(0.012, 1, fmtCost), "$0.01 + ?");
   assert.equal(costText(0.0045, 0, fmtCost), "$0.0045");
+});
+
+test("agents get distinct colours in the order they are seen", () => {
+  const book = colourBook();
+  const names = ["request_planner", "rag_service", "code_planner", "coding_agent", "git_operations"];
+  const colours = names.map(book);
+  assert.equal(new Set(colours).size, names.length);
+  assert.equal(book("code_planner"), colours[2]);
+  assert.equal(book(""), "#9e9e9e");
 });

@@ -12,7 +12,6 @@ from codeur_widgets.core.graph import snapshot_edges
 from codeur_widgets.core.hub import Hub
 from codeur_widgets.sim import Simulator
 
-
 # Fields that differ between two runs of one seed: ids and times.
 VARYING = ("duration", "task_id", "parent_id", "first_token_at")
 
