@@ -36,6 +36,7 @@ from .bus import EventBus, ThreadInbox
 from .clock import Clock, wall_clock
 from .events import _ID_COUNTER as _ID
 from .events import _ID_PREFIX, Event, InvalidEvent, clean_data
+from .events import _MAX_TS_SECONDS
 from .events import _valid_agents as _seen_agents
 from .events import _valid_topics as _seen_topics
 from .flows import FlowTracker
@@ -402,14 +403,24 @@ class Hub:
         if fields:
             data = {**data, **fields} if data else fields
         if (
-            ts is None
-            and trace_id is None
-            and span_id is None
-            and type(topic) is str
+            type(topic) is str
             and topic in _seen_topics
             and (agent is None or (type(agent) is str and agent in _seen_agents))
+            # Span ids and times from the agent API (spans, tasks) take the fast path too:
+            # the same checks as Event.create's, for the values it accepts unchanged.
+            and (trace_id is None or (type(trace_id) is str and _plain_id(trace_id)))
+            and (span_id is None or (type(span_id) is str and _plain_id(span_id)))
+            and (ts is None or (type(ts) is float and 0.0 <= ts <= _MAX_TS_SECONDS))
         ):
-            event = Event(topic, agent, clean_data(data), self.clock(), f"{_ID_PREFIX}-{next(_ID)}")
+            event = Event(
+                topic,
+                agent,
+                clean_data(data),
+                self.clock() if ts is None else ts,
+                f"{_ID_PREFIX}-{next(_ID)}",
+                trace_id,
+                span_id,
+            )
         else:
             event = Event.create(
                 topic, agent, data, ts=ts, trace_id=trace_id, span_id=span_id, clock=self.clock
@@ -735,6 +746,11 @@ class Hub:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<Hub {state}: {self.bus.accepted} events>"
+
+
+def _plain_id(value: str) -> bool:
+    """An id Event.create accepts unchanged (1 to 256 ASCII characters)."""
+    return 0 < len(value) <= 256 and value.isascii()
 
 
 _default_hub: Hub | None = None

@@ -145,15 +145,21 @@ class Prices:
         Never raises for odd input: a missing model or a token count that is not a whole
         number >= 0 gives None (unknown), as does a table that cannot be imported.
         """
-        if not isinstance(model, str) or not model:
-            return None
-        prompt = _tokens(prompt_tokens)
-        completion = _tokens(completion_tokens)
-        if prompt is None or completion is None:
+        if type(model) is not str or not model:
+            if not isinstance(model, str) or not model:
+                return None
+        # Whole numbers >= 0 (the common case tested first: this runs for every priced span).
+        prompt = prompt_tokens if type(prompt_tokens) is int else _tokens(prompt_tokens)
+        completion = (
+            completion_tokens if type(completion_tokens) is int else _tokens(completion_tokens)
+        )
+        if prompt is None or completion is None or prompt < 0 or completion < 0:
             return None
         price: object = self._overrides.get(model)
         if price is None:
-            price = self._table_entry(model, provider)
+            price = self._cache.get((model, provider))
+            if price is None:
+                price = self._table_entry(model, provider)
         if isinstance(price, ModelPrice):
             rates = prompt * price.input_per_mtok + completion * price.output_per_mtok
             return rates / 1e6 + price.per_call

@@ -575,8 +575,13 @@ class AgentRegistry(Store):
         """An LLM span's usage goes to the card (reported once: on the span, not also as
         ``agent.tokens``); an agent span ends its task."""
         data = event.data
-        prompt = _count(data.get("prompt_tokens", 0))
-        completion = _count(data.get("completion_tokens", 0))
+        prompt = data.get("prompt_tokens", 0)
+        completion = data.get("completion_tokens", 0)
+        # Whole numbers >= 0 tested first, inline: this runs for every LLM span.
+        if type(prompt) is not int or prompt < 0:
+            prompt = _count(prompt)
+        if type(completion) is not int or completion < 0:
+            completion = _count(completion)
         if prompt is None or completion is None:
             self.ignored += 1
         elif prompt or completion or "cost_usd" in data:

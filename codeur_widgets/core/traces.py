@@ -72,18 +72,22 @@ MAX_LINKS = 256
 MAX_PENDING_LINKS = 64
 MAX_NAME = 256
 MAX_ERROR = 2_000
-SEARCH_TEXT = 4_096
+SEARCH_TEXT = 8_192
 """Characters of searchable text per trace (ids, names, agents, models, errors)."""
+SEARCH_WORDS = 128
 SNAPSHOT_LIMIT = 100
 SNAPSHOT_BUDGET = 60_000
 MAX_AGENTS_LISTED = 256
 
 _OPEN = "running"
+_KINDS = frozenset(SPAN_KINDS)
 _SPAN_STATUSES = ("ok", "error", "cancelled")
 _JOB_DONE = {"completed": "ok", "failed": "failed", "cancelled": "cancelled"}
 
 
 def _text(value: object, limit: int = MAX_NAME) -> str | None:
+    if type(value) is str and 0 < len(value) <= limit:
+        return value
     if isinstance(value, str) and value:
         return value if len(value) <= limit else value[: limit - 1] + "…"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -232,11 +236,12 @@ class Trace:
         "pending",
         "prompt",
         "root_error",
-        "search",
+        "search_cache",
         "spans",
         "start",
         "trace_id",
         "ver",
+        "words",
     )
 
     def __init__(self, trace_id: str) -> None:
@@ -265,7 +270,10 @@ class Trace:
         self.pending: dict[str, list[list[Any]]] = {}  # target agent -> links waiting for a span
         self.agent_open: dict[str, dict[str, None]] = {}  # agent -> its open span ids, in order
         self.agent_last: dict[str, str] = {}  # agent -> its newest span id
-        self.search = trace_id.casefold()
+        # What a text filter searches: distinct names, agents, models, errors (bounded), as given;
+        # the case-folded text is built when a filter asks, not per event.
+        self.words: dict[str, None] = {trace_id: None}
+        self.search_cache: tuple[int, str] = (-1, "")
         self.ver = 0
 
     @property
@@ -288,10 +296,19 @@ class Trace:
 
     def note(self, text: str | None) -> None:
         """Add ``text`` to what a text filter searches (bounded)."""
-        if text and len(self.search) < SEARCH_TEXT:
-            folded = text.casefold()
-            if folded not in self.search:
-                self.search = (self.search + "\n" + folded)[:SEARCH_TEXT]
+        words = self.words
+        if text and text not in words and len(words) < SEARCH_WORDS:
+            words[text] = None
+
+    @property
+    def search(self) -> str:
+        """The case-folded text a filter searches (rebuilt when the trace changed)."""
+        ver, text = self.search_cache
+        if ver != self.ver:
+            parts = [*self.words, self.job_id or "", self.name or ""]
+            text = "\n".join(parts).casefold()[:SEARCH_TEXT]
+            self.search_cache = (self.ver, text)
+        return text
 
     def see_time(self, ts: float | None) -> None:
         if ts is None:
@@ -390,7 +407,7 @@ class TraceStore(Store):
         self._snap_key: tuple[Any, ...] | None = None
         self._snap: dict[str, Any] = {}
         self._handlers = {
-            SPAN_STARTED: self._span_started,
+            SPAN_STARTED: self._open,
             SPAN_UPDATED: self._span_updated,
             SPAN_ENDED: self._span_ended,
             "agent.task.started": self._task_started,
@@ -590,32 +607,49 @@ class TraceStore(Store):
                 t.agent_open.setdefault(agent, {})[span_id] = None
         if agent is not None:
             t.agent_last[agent] = span_id
-            self._resolve_links(t, agent, s)
+            if t.pending:
+                self._resolve_links(t, agent, s)
         return s
 
     def _describe(self, t: Trace, s: Span, data: dict[str, Any], event: Event) -> None:
         """Fill a span's description from a start (or a self-describing end)."""
-        name = _text(data.get("name")) or _text(data.get("task"))
+        # The hot path of every start: fields are read once, absent ones cost a dict look-up.
+        get = data.get
+        name = get("name")
+        if name is None:
+            name = get("task")
         if name is not None:
-            s.name = name
-            t.note(name)
-        kind = data.get("kind")
-        if isinstance(kind, str) and kind in SPAN_KINDS:
+            if type(name) is not str or not 0 < len(name) <= MAX_NAME:
+                name = _text(name)
+            if name is not None:
+                s.name = name
+                t.note(name)
+        kind = get("kind")
+        if kind is not None and kind in _KINDS:
             s.kind = kind
-        parent = _text(data.get("parent_id"), 256)
-        if parent is not None and parent != s.span_id:
-            s.parent_id = parent
-        job = _text(data.get("job_id"), 256)
+        parent = get("parent_id")
+        if parent is not None:
+            if type(parent) is not str or not 0 < len(parent) <= 256:
+                parent = _text(parent, 256)
+            if parent is not None and parent != s.span_id:
+                s.parent_id = parent
+        job = get("job_id")
         if job is not None:
-            s.job_id = job
-            if t.job_id is None:
-                t.job_id = job
-        model = _text(data.get("model"))
+            if type(job) is not str or not 0 < len(job) <= 256:
+                job = _text(job, 256)
+            if job is not None:
+                s.job_id = job
+                if t.job_id is None:
+                    t.job_id = job
+        model = get("model")
         if model is not None and s.model is None:
-            s.model = model
-            t.note(model)
-        attributes = data.get("attributes")
-        if isinstance(attributes, dict) and attributes:
+            if type(model) is not str or not 0 < len(model) <= MAX_NAME:
+                model = _text(model)
+            if model is not None:
+                s.model = model
+                t.note(model)
+        attributes = get("attributes")
+        if attributes and isinstance(attributes, dict):
             s.attributes = _merge_attributes(s.attributes, attributes)
         if "input" in data:
             self._keep_content(s, "input", data["input"])
@@ -638,17 +672,21 @@ class TraceStore(Store):
     def _ids(self, event: Event, fallback_span: object = None) -> tuple[str | None, str | None]:
         """(trace id, span id) of a span event: the envelope's, else the job's and the task's;
         a span with no trace is the root of its own."""
-        data = event.data
-        span_id = event.span_id or _text(fallback_span, 256)
-        trace_id = event.trace_id or _text(data.get("job_id"), 256) or span_id
+        span_id = event.span_id
+        if span_id is None and fallback_span is not None:
+            span_id = _text(fallback_span, 256)
+        trace_id = event.trace_id
+        if trace_id is None:
+            trace_id = _text(event.data.get("job_id"), 256) or span_id
         return trace_id, span_id
 
-    def _open(self, event: Event, fallback_span: object, kind: str | None) -> None:
+    def _open(self, event: Event, fallback_span: object = None, kind: str | None = None) -> None:
         trace_id, span_id = self._ids(event, fallback_span)
         if trace_id is None or span_id is None:
             self.ignored += 1
             return
-        t = self._trace(trace_id, event.ts)
+        ts = event.ts
+        t = self._traces.get(trace_id) or self._trace(trace_id, ts)
         if t is None:
             return
         s = t.spans.get(span_id)
@@ -656,14 +694,16 @@ class TraceStore(Store):
             s = self._add_span(t, span_id, event.agent, running=True)
             if s is None:
                 return
-            s.start = event.ts
+            s.start = ts
             if kind is not None:
                 s.kind = kind
-        elif s.start is None or event.ts < s.start:
-            s.start = event.ts  # the start after its end (out of order), or a repeated start
+        elif s.start is None or ts < s.start:
+            s.start = ts  # the start after its end (out of order), or a repeated start
         self._describe(t, s, event.data, event)
-        t.see_time(event.ts)
-        self._changed(t, s)
+        if t.start is None or ts < t.start:
+            t.start = ts
+        self.version = version = self.version + 1  # touch(), inlined: this runs per event
+        t.ver = s.ver = version
 
     def _close(
         self,
@@ -725,30 +765,40 @@ class TraceStore(Store):
         self._usage(t, s, data, event)
         if status == "error":
             self._count_error(t, s, error_type, error)
-        t.see_end(event.ts)
-        self._changed(t, s)
+        if t.end is None or event.ts > t.end:
+            t.end = event.ts
+        self.version = version = self.version + 1
+        t.ver = s.ver = version
 
     def _merge_end(self, t: Trace, s: Span, data: dict[str, Any]) -> None:
-        model = _text(data.get("model"))
-        if model is not None:
+        get = data.get
+        model = get("model")
+        if model is not None and model != s.model and (model := _text(model)) is not None:
             s.model = model  # the response model is preferred over the requested one
             t.note(model)
-        first = _number(data.get("first_token_at"))
-        if first is not None:
+        first = get("first_token_at")
+        if first is not None and (first := _number(first)) is not None:
             s.first_token_at = first
-        attributes = data.get("attributes")
-        if isinstance(attributes, dict) and attributes:
+        attributes = get("attributes")
+        if attributes and isinstance(attributes, dict):
             s.attributes = _merge_attributes(s.attributes, attributes)
         if "output" in data:
             self._keep_content(s, "output", data["output"])
 
     def _usage(self, t: Trace, s: Span | None, data: dict[str, Any], event: Event) -> None:
         """Add an LLM span's usage to the span (once) and to the trace's totals."""
-        prompt = _count(data.get("prompt_tokens"))
-        completion = _count(data.get("completion_tokens"))
-        cost = _number(data.get("cost_usd"))
-        if cost is not None and cost < 0:
-            cost = None
+        get = data.get
+        prompt, completion, cost = get("prompt_tokens"), get("completion_tokens"), get("cost_usd")
+        if prompt is None and completion is None and cost is None:
+            return
+        if type(prompt) is not int or prompt < 0:
+            prompt = _count(prompt)
+        if type(completion) is not int or completion < 0:
+            completion = _count(completion)
+        if cost is not None:
+            cost = _number(cost)
+            if cost is not None and cost < 0:
+                cost = None
         if prompt is None and completion is None and cost is None:
             return
         if s is not None:
@@ -758,7 +808,7 @@ class TraceStore(Store):
         prompt, completion = prompt or 0, completion or 0
         unknown = False
         if cost is None and (prompt or completion):
-            model = _text(data.get("model")) or (s.model if s is not None else None)
+            model = _text(get("model")) or (s.model if s is not None else None)
             cost = self.prices.cost(model, prompt, completion) if self.prices else None
             unknown = cost is None
         t.prompt += prompt
@@ -786,9 +836,6 @@ class TraceStore(Store):
             t.root_error = True
 
     # -- span events ---------------------------------------------------------------------------
-    def _span_started(self, event: Event) -> None:
-        self._open(event, None, None)
-
     def _span_updated(self, event: Event) -> None:
         trace_id, span_id = self._ids(event)
         t = self._traces.get(trace_id) if trace_id else None
@@ -801,13 +848,18 @@ class TraceStore(Store):
 
     def _span_ended(self, event: Event) -> None:
         data = event.data
-        status = data.get("status")
+        get = data.get
+        status = get("status")
+        error_type = get("error_type")
+        error = get("error")
+        if error_type is not None:
+            error_type = _text(error_type, 128)
+        if error is not None:
+            error = _text(error, MAX_ERROR)
         if status not in _SPAN_STATUSES:
-            status = "error" if data.get("error") or data.get("error_type") else "ok"
-        error_type = _text(data.get("error_type"), 128)
-        error = _text(data.get("error"), MAX_ERROR)
-        kind = data.get("kind") if data.get("kind") in SPAN_KINDS else None
-        self._close(event, None, status, error_type, error, kind)
+            status = "error" if error or error_type else "ok"
+        kind = get("kind")
+        self._close(event, None, status, error_type, error, kind if kind in _KINDS else None)
 
     def _task_started(self, event: Event) -> None:
         self._open(event, event.data.get("task_id"), "task")
