@@ -35,8 +35,7 @@ from .agent import AgentHandle
 from .bus import EventBus, ThreadInbox
 from .clock import Clock, wall_clock
 from .events import _ID_COUNTER as _ID
-from .events import _ID_PREFIX, Event, InvalidEvent, clean_data
-from .events import _MAX_TS_SECONDS
+from .events import _ID_PREFIX, _MAX_TS_SECONDS, Event, InvalidEvent, clean_data
 from .events import _valid_agents as _seen_agents
 from .events import _valid_topics as _seen_topics
 from .flows import FlowTracker

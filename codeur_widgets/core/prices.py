@@ -145,9 +145,8 @@ class Prices:
         Never raises for odd input: a missing model or a token count that is not a whole
         number >= 0 gives None (unknown), as does a table that cannot be imported.
         """
-        if type(model) is not str or not model:
-            if not isinstance(model, str) or not model:
-                return None
+        if not model or not isinstance(model, str):
+            return None
         # Whole numbers >= 0 (the common case tested first: this runs for every priced span).
         prompt = prompt_tokens if type(prompt_tokens) is int else _tokens(prompt_tokens)
         completion = (
