@@ -212,6 +212,7 @@ function render({ model, el }) {
     main,
   );
   el.replaceChildren(style(THEME_CSS + CSS), root);
+  root.dataset.renderedAt = performance.now().toFixed(1);
 
   const save = (key, value) => {
     model.set(key, value);
@@ -295,19 +296,26 @@ function render({ model, el }) {
     const dur = h("span", { class: "cw-tr-dur" });
     const row = h("div", { class: "cw-tr-row", role: "treeitem", "data-i": i, on: { click: () => save("span", i) } },
       label, h("div", { class: "cw-tr-lane" }, bar, dur));
-    return { root: row, label, bar, dur, span: null };
+    return { root: row, label, bar, dur, span: null, depth: -1, status: null, d: undefined, colour: null, placed: null };
   }
 
   function fillRow(r, sp, depth) {
+    if (r.span === sp && r.depth === depth && r.status === sp.status && r.d === sp.d) return; // unchanged
     r.span = sp;
+    r.status = sp.status;
+    r.d = sp.d;
     setText(r.label, sp.name);
     setAttr(r.label, "data-kind", kindLabel(sp.kind));
-    r.label.style.paddingLeft = `${Math.min(depth, 24) * 12}px`;
+    if (r.depth !== depth) r.label.style.paddingLeft = `${Math.min(depth, 24) * 12}px`;
+    r.depth = depth;
     setAttr(r.label, "title", `${sp.name}${sp.agent ? ` \u00b7 ${sp.agent}` : ""}`);
     setAttr(r.root, "data-status", sp.status);
     setAttr(r.root, "data-kind", sp.kind);
     setAttr(r.root, "data-open", sp.d === null && sp.status === "running" ? "true" : "false");
-    r.bar.style.background = agentColour(sp.agent);
+    const colour = agentColour(sp.agent);
+    if (r.colour !== colour) r.bar.style.background = colour;
+    r.colour = colour;
+    r.placed = null; // its bar must be placed again
   }
 
   function place(r, now) {
@@ -318,16 +326,24 @@ function render({ model, el }) {
     const width = axisMs - lo;
     const left = ((start - lo) / width) * 100;
     const w = ((end - start) / width) * 100;
-    r.bar.style.left = `${left.toFixed(3)}%`;
-    r.bar.style.width = `${Math.max(0, w).toFixed(3)}%`;
-    r.dur.style.left = `calc(${Math.min(left + w, 92).toFixed(3)}% + 4px)`;
+    const key = `${left.toFixed(3)} ${w.toFixed(3)}`;
+    if (r.placed !== key) {
+      r.placed = key;
+      r.bar.style.left = `${left.toFixed(3)}%`;
+      r.bar.style.width = `${Math.max(0, w).toFixed(3)}%`;
+      r.dur.style.left = `calc(${Math.min(left + w, 92).toFixed(3)}% + 4px)`;
+    }
     setText(r.dur, sp.s === null ? "start unknown" : fmtDuration((end - start) / 1000));
   }
 
+  /** Sets the axis for `now`; returns whether it changed (every bar must then move). */
   function rescale(now) {
     const hi = Math.max(extent(state.spans, now), now);
-    lo = Math.min(0, earliest(state.spans));
-    axisMs = axisEnd(hi - lo) + lo;
+    const nextLo = Math.min(0, earliest(state.spans));
+    const nextAxis = axisEnd(hi - nextLo) + nextLo;
+    if (nextLo === lo && nextAxis === axisMs && tickBox.childElementCount) return false;
+    lo = nextLo;
+    axisMs = nextAxis;
     tickBox.replaceChildren(
       ...ticks(axisMs - lo).map((t) => {
         const tick = h("span", { text: fmtDuration(t / 1000) });
@@ -335,6 +351,7 @@ function render({ model, el }) {
         return tick;
       }),
     );
+    return true;
   }
 
   function markCritical(now) {
@@ -384,7 +401,24 @@ function render({ model, el }) {
       h("span", {}, crit, "critical path"));
   }
 
+  // Drawing costs, on the root as data attributes (the benchmark reads them): draws since the
+  // last new trace, their total and last time in ms.
+  let draws = 0;
+  let drawMs = 0;
+
   function drawTrace() {
+    const began = performance.now();
+    drawTraceNow();
+    const took = performance.now() - began;
+    draws += 1;
+    drawMs += took;
+    root.dataset.draws = String(draws);
+    root.dataset.drawMs = drawMs.toFixed(1);
+    root.dataset.lastDrawMs = took.toFixed(1);
+    root.dataset.lastDrawAt = performance.now().toFixed(1);
+  }
+
+  function drawTraceNow() {
     const now = nowMs();
     const laid = layout(state.spans);
     const nextOrder = laid.map(({ span }) => span.i);
@@ -397,11 +431,15 @@ function render({ model, el }) {
       fillRow(r, span, depth);
     }
     for (const [i, r] of rows) if (!state.spans[i]) { r.root.remove(); rows.delete(i); }
-    const same = nextOrder.length === order.length && nextOrder.every((v, k) => v === order[k]);
-    if (!same) rowsEl.replaceChildren(...nextOrder.map((i) => rows.get(i).root));
+    // Put the rows in order, moving only those out of place (new spans land among the old).
+    const kids = rowsEl.children;
+    for (let k = 0; k < nextOrder.length; k += 1) {
+      const node = rows.get(nextOrder[k]).root;
+      if (kids[k] !== node) rowsEl.insertBefore(node, kids[k] ?? null);
+    }
     order = nextOrder;
-    rescale(now);
-    for (const r of rows.values()) place(r, now);
+    const moved = rescale(now);
+    for (const r of rows.values()) if (moved || r.placed === null || (r.span && r.span.d === null)) place(r, now);
     markCritical(now);
     markSpan();
     updateHead(now);
@@ -418,12 +456,8 @@ function render({ model, el }) {
     raf = null;
     if (!root.isConnected || !state.trace) return;
     const now = nowMs();
-    if (now > axisMs) {
-      rescale(now);
-      for (const r of rows.values()) place(r, now);
-    } else {
-      for (const r of rows.values()) if (r.span && r.span.d === null) place(r, now);
-    }
+    const moved = now > axisMs && rescale(now);
+    for (const r of rows.values()) if (moved || (r.span && r.span.d === null)) place(r, now);
     if (performance.now() - lastCritical > 1000) markCritical(now);
     updateHead(now);
     if (hasOpen() || state.summary?.status === "running") raf = requestAnimationFrame(frame);
@@ -439,6 +473,8 @@ function render({ model, el }) {
     state = tracker.current();
     if (p && typeof p.now === "number") offset = clockOffset(p.now);
     if (p && p.reset) {
+      draws = 0;
+      drawMs = 0;
       for (const r of rows.values()) r.root.remove();
       rows.clear();
       order = [];

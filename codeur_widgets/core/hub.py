@@ -35,7 +35,7 @@ from .agent import AgentHandle
 from .bus import EventBus, ThreadInbox
 from .clock import Clock, wall_clock
 from .events import _ID_COUNTER as _ID
-from .events import _ID_PREFIX, _MAX_TS_SECONDS, Event, InvalidEvent, clean_data
+from .events import _ID_PREFIX, _MAX_TS_SECONDS, Event, InvalidEvent, _plain_id, clean_data
 from .events import _valid_agents as _seen_agents
 from .events import _valid_topics as _seen_topics
 from .flows import FlowTracker
@@ -266,6 +266,11 @@ class Hub:
         if store.name in self.stores:
             raise ValueError(f"a store named {store.name!r} is already registered")
         self.stores[store.name] = store
+        routes = store.routes()
+        if routes is not None:
+            for topic, handler in routes.items():
+                self.bus.subscribe(topic, handler)
+            return
         for pattern in store.topics:
             self.bus.subscribe(pattern, store.apply)
 
@@ -745,11 +750,6 @@ class Hub:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<Hub {state}: {self.bus.accepted} events>"
-
-
-def _plain_id(value: str) -> bool:
-    """An id Event.create accepts unchanged (1 to 256 ASCII characters)."""
-    return 0 < len(value) <= 256 and value.isascii()
 
 
 _default_hub: Hub | None = None

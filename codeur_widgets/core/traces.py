@@ -83,6 +83,17 @@ _OPEN = "running"
 _KINDS = frozenset(SPAN_KINDS)
 _SPAN_STATUSES = ("ok", "error", "cancelled")
 _JOB_DONE = {"completed": "ok", "failed": "failed", "cancelled": "cancelled"}
+_DONE = frozenset(("ok", "failed", "cancelled"))
+# job topic -> the trace's job state ("?": from job.completed's fields, "??": from a status)
+_JOB_TOPICS = {
+    "job.enqueued": "queued",
+    "job.started": "running",
+    "job.completed": "?",
+    "job.failed": "failed",
+    "job.cancelled": "cancelled",
+    "job.canceled": "cancelled",
+    "job.status.changed": "??",
+}
 
 
 def _text(value: object, limit: int = MAX_NAME) -> str | None:
@@ -211,70 +222,44 @@ def _tokens_per_s(
 
 
 class Trace:
-    """One trace: its spans by id (arrival order) and running totals."""
+    """One trace: its spans by id (arrival order) and running totals.
 
-    __slots__ = (
-        "agent_last",
-        "agent_open",
-        "agents",
-        "completion",
-        "cost",
-        "cost_unknown",
-        "end",
-        "errors",
-        "first_error",
-        "job_end",
-        "job_id",
-        "job_start",
-        "job_state",
-        "links",
-        "links_ver",
-        "name",
-        "omitted",
-        "open",
-        "order",
-        "pending",
-        "prompt",
-        "root_error",
-        "search_cache",
-        "spans",
-        "start",
-        "trace_id",
-        "ver",
-        "words",
-    )
+    No ``__slots__``: scalars start as class attributes, so creating a trace (once per job,
+    on the ingest path) sets only what it must; at most ``max_traces`` exist.
+    """
+
+    job_id: str | None = None
+    name: str | None = None
+    start: float | None = None
+    end: float | None = None  # latest span end seen
+    job_state: str | None = None  # queued, running, ok, failed, cancelled
+    job_start: float | None = None
+    job_end: float | None = None
+    open = 0
+    prompt = 0
+    completion = 0
+    cost = 0.0
+    cost_unknown = 0
+    errors = 0
+    first_error: str | None = None
+    root_error = False
+    omitted = 0
+    links_ver = 0
+    search_cache: tuple[int, str] = (-1, "")
+    ver = 0
 
     def __init__(self, trace_id: str) -> None:
         self.trace_id = trace_id
-        self.job_id: str | None = None
-        self.name: str | None = None
         self.spans: dict[str, Span] = {}
         self.order: list[Span] = []  # the same spans by arrival index
-        self.start: float | None = None
-        self.end: float | None = None  # latest span end seen
-        self.job_state: str | None = None  # queued, running, ok, failed, cancelled
-        self.job_start: float | None = None
-        self.job_end: float | None = None
-        self.open = 0
         self.agents: dict[str, None] = {}
-        self.prompt = 0
-        self.completion = 0
-        self.cost = 0.0
-        self.cost_unknown = 0
-        self.errors = 0
-        self.first_error: str | None = None
-        self.root_error = False
-        self.omitted = 0
         self.links: list[list[Any]] = []  # [from i, to i or -1, kind, ts]
-        self.links_ver = 0
         self.pending: dict[str, list[list[Any]]] = {}  # target agent -> links waiting for a span
         self.agent_open: dict[str, dict[str, None]] = {}  # agent -> its open span ids, in order
         self.agent_last: dict[str, str] = {}  # agent -> its newest span id
         # What a text filter searches: distinct names, agents, models, errors (bounded), as given;
         # the case-folded text is built when a filter asks, not per event.
         self.words: dict[str, None] = {trace_id: None}
-        self.search_cache: tuple[int, str] = (-1, "")
-        self.ver = 0
 
     @property
     def status(self) -> str:
@@ -415,6 +400,7 @@ class TraceStore(Store):
             "agent.task.failed": self._task_ended,
             "agent.tokens": self._tokens,
             "agent.message": self._message,
+            **dict.fromkeys(_JOB_TOPICS, self._job),
         }
 
     # -- reading -------------------------------------------------------------------------------
@@ -541,14 +527,15 @@ class TraceStore(Store):
         return {"now": self.clock(), **self._snap}
 
     # -- ingest --------------------------------------------------------------------------------
+    def routes(self) -> dict[str, Any]:
+        """The handler of each topic, subscribed by the hub directly (see :meth:`apply`)."""
+        return dict(self._handlers)
+
     def apply(self, event: Event) -> None:
         """Fold one event in (O(1)); odd fields are ignored, never raised."""
-        topic = event.topic
-        handler = self._handlers.get(topic)
+        handler = self._handlers.get(event.topic)
         if handler is not None:
             handler(event)
-        elif topic.startswith("job."):
-            self._job(event)
 
     def _trace(self, trace_id: str, ts: float | None) -> Trace | None:
         """The trace, created when new (evicting the oldest past the bounds); None when the
@@ -681,6 +668,9 @@ class TraceStore(Store):
         return trace_id, span_id
 
     def _open(self, event: Event, fallback_span: object = None, kind: str | None = None) -> None:
+        if event.span_id is None and fallback_span is None:
+            self.ignored += 1  # no span to name (a producer without ids)
+            return
         trace_id, span_id = self._ids(event, fallback_span)
         if trace_id is None or span_id is None:
             self.ignored += 1
@@ -714,12 +704,15 @@ class TraceStore(Store):
         error: str | None,
         kind: str | None,
     ) -> None:
+        if event.span_id is None and fallback_span is None:
+            self.ignored += 1  # no span to name (a producer without ids)
+            return
         data = event.data
         trace_id, span_id = self._ids(event, fallback_span)
         if trace_id is None or span_id is None:
             self.ignored += 1
             return
-        t = self._trace(trace_id, event.ts)
+        t = self._traces.get(trace_id) or self._trace(trace_id, event.ts)
         if t is None:
             return
         s = t.spans.get(span_id)
@@ -938,52 +931,50 @@ class TraceStore(Store):
 
     def _job(self, event: Event) -> None:
         data = event.data
-        job_id = _text(data.get("job_id"), 256)
-        if job_id is None:
+        job_id = data.get("job_id")
+        if type(job_id) is not str or not 0 < len(job_id) <= 256:
+            job_id = _text(job_id, 256)
+            if job_id is None:
+                return
+        state = _JOB_TOPICS.get(event.topic)
+        if state is None:
             return
-        topic = event.topic
-        if topic == "job.enqueued":
-            state = "queued"
-        elif topic == "job.started":
-            state = "running"
-        elif topic == "job.completed":
-            outcome = normalise_status(data.get("status"))
-            if outcome in _JOB_DONE:
-                state = _JOB_DONE[outcome]
-            else:
-                state = "failed" if data.get("success") is False else "ok"
-        elif topic == "job.failed":
-            state = "failed"
-        elif topic in ("job.cancelled", "job.canceled"):
-            state = "cancelled"
-        elif topic == "job.status.changed":
+        if state == "?":  # job.completed: the outcome from its fields
+            status = data.get("status")
+            found = normalise_status(status) if status is not None else None
+            outcome = _JOB_DONE.get(found) if found is not None else None
+            state = outcome or ("failed" if data.get("success") is False else "ok")
+        elif state == "??":  # job.status.changed
             outcome = normalise_status(data.get("status", data.get("new_status")))
             if outcome is None:
                 return
             state = _JOB_DONE.get(outcome, "queued" if outcome == "queued" else "running")
-        else:
-            return
-        t = self._trace(job_id, event.ts)
+        ts = event.ts
+        t = self._traces.get(job_id) or self._trace(job_id, ts)
         if t is None:
             return
         t.job_id = job_id
-        kind = _text(data.get("kind"))
-        if kind is not None and (t.name is None or topic == "job.enqueued"):
-            t.name = kind
-            t.note(kind)
-        done = state in ("ok", "failed", "cancelled")
+        kind = data.get("kind")
+        if kind is not None and (t.name is None or state == "queued"):
+            kind = _text(kind)
+            if kind is not None:
+                t.name = kind
+                t.note(kind)
+        done = state in _DONE
         if done:
-            if t.job_state not in ("ok", "failed", "cancelled"):
-                t.job_end = event.ts
-        elif t.job_state in ("ok", "failed", "cancelled") and event.ts <= (t.job_end or 0.0):
+            if t.job_state not in _DONE:
+                t.job_end = ts
+            if t.end is None or ts > t.end:
+                t.end = ts
+        elif t.job_state in _DONE and ts <= (t.job_end or 0.0):
             return  # a late start of a finished job
         elif t.job_start is None:
-            t.job_start = event.ts
+            t.job_start = ts
         t.job_state = state
-        t.see_time(event.ts)
-        if done:
-            t.see_end(event.ts)
-        self._changed(t)
+        if t.start is None or ts < t.start:
+            t.start = ts
+        self.version = version = self.version + 1
+        t.ver = version
 
 
 def _innermost(t: Trace, agent: str, *, open_only: bool = False) -> Span | None:
@@ -1054,6 +1045,11 @@ class TraceEncoder:
         self._links_ver = -1
         self._t0: float | None = None
         self._reset = True
+
+    @property
+    def more(self) -> bool:
+        """True while rows of a paged update are still to be sent."""
+        return bool(self._pending)
 
     def _string(self, value: str | None, new: list[str]) -> int:
         if value is None:

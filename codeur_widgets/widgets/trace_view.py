@@ -82,6 +82,8 @@ class TraceView(HubWidget):
         # the one after), so clicks never push the view over 10 messages a second.
         self._skip_frame = False
         super().__init__(hub, **kwargs)
+        if self._encoder is not None and self._encoder.more:
+            self._again()  # the first state held a page of a large trace: the rest follows
 
     @traitlets.validate("limit")
     def _valid_limit(self, proposal: Any) -> int:
@@ -220,14 +222,14 @@ class TraceView(HubWidget):
     def get_state(
         self, key: str | Iterable[str] | None = None, drop_defaults: bool = False
     ) -> dict[str, Any]:
-        """The synced state; the whole of it (a new or reloaded page) carries the whole selected
-        trace, never a change meant for a page that had the trace before it."""
+        """The synced state. The whole of it (a new or reloaded page) restarts the selected
+        trace from its first page: every page showing the widget receives it and starts over,
+        and the next frames send the rest (each message under 64 KiB)."""
         state: dict[str, Any] = super().get_state(key, drop_defaults=drop_defaults)
-        if key is None and self.selected and getattr(self, "_hub", None) is not None:
-            whole = TraceEncoder(self._hub.traces, self.selected).next(budget=10**9)
-            if whole is not None:
-                whole["n"] = self._patches
-                state["patch"] = whole
+        if key is None and getattr(self, "_hub", None) is not None:
+            patch = self._next_patch(self.selected, MESSAGE_BUDGET - 8_000, reset=True)
+            if patch is not None:
+                state["patch"] = patch
         return state
 
 

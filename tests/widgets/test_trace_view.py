@@ -271,3 +271,25 @@ def test_rebind_shows_the_past_trace(tmp_path: Any, spy: CommSpy) -> None:
     assert [r["status"] for r in browser.rows.values()] == ["running", "running"]
     view.close()
     hub.history.close()
+
+
+def test_a_large_selected_trace_opens_in_pages(hub: Hub, clock: FakeClock, spy: CommSpy) -> None:
+    nested_job(hub, clock, "big", 1_999)
+    mark = spy.mark()
+    view = TraceView(hub, selected="big")  # its first state holds the first page only
+    opened = [
+        m for m in spy.messages[mark:] if m.msg_type == "comm_open" and m.comm_id == view.model_id
+    ]
+    assert opened
+    state = {k: v for k, v in opened[0].data["state"].items() if k not in ("_esm", "_css")}
+    assert len(json.dumps(state).encode()) <= LIMIT_BYTES  # the bundle aside (sent once)
+    browser = Browser()
+    browser.apply(opened[0].data["state"]["patch"])
+    assert 0 < len(browser.rows) < 2_000
+    mark = spy.mark()
+    for k in range(3):
+        hub.render_now(now=10.0 + k)
+    browser.feed(spy.updates(view, since=mark))
+    assert browser.rows == expected(hub, "big")
+    assert max(m.size for m in spy.updates(view)) <= LIMIT_BYTES
+    view.close()
