@@ -98,6 +98,8 @@ export function layout(spans) {
   return out;
 }
 
+const SLACK_MS = 2;
+
 /** The critical path: the spans that, end to end, make the trace as long as it is (the
  * last-finishing child of each span on the path, then the one that finished before that one
  * started, and so on). Open spans end at `nowMs`. Returns a Set of span indices. */
@@ -126,7 +128,8 @@ export function criticalPath(spans, nowMs) {
         .sort((x, y) => y.b - x.b);
       let cursor = hi;
       for (const { sp, a, b } of sorted) {
-        if (b > cursor + 1e-6 || b < lo || out.has(sp.i)) continue;
+        // Times come rounded to the ms: a child may seem to end a ms after its parent.
+        if (b > cursor + SLACK_MS || b < lo || out.has(sp.i)) continue;
         out.add(sp.i);
         const kids = children.get(sp.i);
         if (kids) todo.push([kids, a, b]);

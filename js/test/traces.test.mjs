@@ -106,3 +106,8 @@ test("agents get distinct colours in the order they are seen", () => {
   assert.equal(book("code_planner"), colours[2]);
   assert.equal(book(""), "#9e9e9e");
 });
+
+test("the critical path tolerates ms rounding (a child ending 1 ms after its parent)", () => {
+  const spans = [{ i: 0, p: -1, s: 0, d: 227 }, { i: 1, p: 0, s: 0, d: 49 }, { i: 2, p: 0, s: 111, d: 117 }];
+  assert.deepEqual([...criticalPath(spans, 300)].sort(), [0, 1, 2]);
+});
