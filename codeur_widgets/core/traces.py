@@ -401,6 +401,9 @@ class TraceStore(Store):
             "agent.tokens": self._tokens,
             "agent.message": self._message,
             **dict.fromkeys(_JOB_TOPICS, self._job),
+            "job.enqueued": self._job_enqueued,
+            "job.started": self._job_started,
+            "job.completed": self._job_completed,
         }
 
     # -- reading -------------------------------------------------------------------------------
@@ -546,10 +549,12 @@ class TraceStore(Store):
         if trace_id in self._gone:
             self.late += 1
             return None
-        while len(self._traces) >= self.max_traces:
+        if len(self._traces) >= self.max_traces:
             self._evict()
+            while len(self._traces) >= self.max_traces:  # max_traces was lowered
+                self._evict()
         t = self._traces[trace_id] = Trace(trace_id)
-        t.see_time(ts)
+        t.start = ts
         return t
 
     def _evict(self) -> None:
@@ -930,15 +935,11 @@ class TraceStore(Store):
             t.links_ver += 1
 
     def _job(self, event: Event) -> None:
-        data = event.data
-        job_id = data.get("job_id")
-        if type(job_id) is not str or not 0 < len(job_id) <= 256:
-            job_id = _text(job_id, 256)
-            if job_id is None:
-                return
+        """Any ``job.*`` topic (see ``_JOB_TOPICS``); the three common ones have their own."""
         state = _JOB_TOPICS.get(event.topic)
         if state is None:
             return
+        data = event.data
         if state == "?":  # job.completed: the outcome from its fields
             status = data.get("status")
             found = normalise_status(status) if status is not None else None
@@ -949,19 +950,40 @@ class TraceStore(Store):
             if outcome is None:
                 return
             state = _JOB_DONE.get(outcome, "queued" if outcome == "queued" else "running")
+        self._job_state(event, state)
+
+    def _job_enqueued(self, event: Event) -> None:
+        self._job_state(event, "queued")
+
+    def _job_started(self, event: Event) -> None:
+        self._job_state(event, "running")
+
+    def _job_completed(self, event: Event) -> None:
+        data = event.data
+        status = data.get("status")
+        if status is None:  # the common case: success or not
+            self._job_state(event, "failed" if data.get("success") is False else "ok")
+        else:
+            self._job(event)
+
+    def _job_state(self, event: Event, state: str) -> None:
+        data = event.data
+        job_id = data.get("job_id")
+        if type(job_id) is not str or not 0 < len(job_id) <= 256:
+            job_id = _text(job_id, 256)
+            if job_id is None:
+                return
         ts = event.ts
         t = self._traces.get(job_id) or self._trace(job_id, ts)
         if t is None:
             return
         t.job_id = job_id
-        kind = data.get("kind")
-        if kind is not None and (t.name is None or state == "queued"):
-            kind = _text(kind)
-            if kind is not None:
+        if state == "queued" or t.name is None:
+            kind = data.get("kind")
+            if kind is not None and (kind := _text(kind)) is not None:
                 t.name = kind
                 t.note(kind)
-        done = state in _DONE
-        if done:
+        if state in _DONE:
             if t.job_state not in _DONE:
                 t.job_end = ts
             if t.end is None or ts > t.end:
