@@ -33,7 +33,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "collectors": ("benchmarks.collectors", "8. Collectors vs what users run today"),
     "redis": ("benchmarks.redis_section", "9. Redis Streams"),
     "history": ("benchmarks.history_section", "10. History"),
-    "otel": ("benchmarks.otel_section", "11. OpenTelemetry"),
+    "otel": ("benchmarks.otel_section", "12. OpenTelemetry"),
+    "traces": ("benchmarks.traces", "11. Traces (spans)"),
 }
 
 

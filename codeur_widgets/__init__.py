@@ -31,6 +31,8 @@ _LAZY = {
     "QueueStats": "codeur_widgets.widgets.queue_stats",
     "AgentGraphView": "codeur_widgets.widgets.agent_graph",
     "LogTail": "codeur_widgets.widgets.log_tail",
+    "TraceView": "codeur_widgets.widgets.trace_view",
+    "Prices": "codeur_widgets.core.prices",
 }
 
 __all__ = [
@@ -47,9 +49,11 @@ __all__ = [
     "Hub",
     "InvalidEvent",
     "LogTail",
+    "Prices",
     "QueueStats",
     "Simulator",
     "SystemMetrics",
+    "TraceView",
     "__version__",
     "default_hub",
 ]
@@ -60,6 +64,7 @@ if TYPE_CHECKING:
     from .core.events import Event, InvalidEvent
     from .core.history import History, HistoryError
     from .core.hub import Hub, default_hub
+    from .core.prices import Prices
     from .sim.simulator import Simulator
     from .widgets.agent_cards import AgentCards
     from .widgets.agent_graph import AgentGraphView
@@ -68,6 +73,7 @@ if TYPE_CHECKING:
     from .widgets.log_tail import LogTail
     from .widgets.queue_stats import QueueStats
     from .widgets.system_metrics import SystemMetrics
+    from .widgets.trace_view import TraceView
 
 
 def __getattr__(name: str) -> Any:

@@ -95,9 +95,11 @@ function fillCard(card, a) {
   setText(card.stats, `${done} \u00b7 mean ${fmtDuration(a.duration_mean)} \u00b7 p95 ${fmtDuration(a.duration_p95)}`);
   const prompt = a.prompt_tokens ?? 0;
   const completion = a.completion_tokens ?? 0;
+  // LLM calls of a model without a known price add tokens but no cost: said, never guessed.
+  const unpriced = a.cost_unknown ? ` + ${fmtCount(a.cost_unknown)} unpriced` : "";
   setText(
     card.tokens,
-    `tokens ${fmtCount(prompt)} in / ${fmtCount(completion)} out \u00b7 ${fmtCost(a.cost_usd ?? 0)}`,
+    `tokens ${fmtCount(prompt)} in / ${fmtCount(completion)} out \u00b7 ${fmtCost(a.cost_usd ?? 0)}${unpriced}`,
   );
   const metricEntries = Object.entries(a.metrics ?? {}).slice(0, 6);
   setText(

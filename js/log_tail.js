@@ -31,6 +31,8 @@ const CSS = `
 .cw-log-error { color: var(--cw-err); font-size: var(--cw-size-small); }
 .cw-log-empty { color: var(--cw-fg2); padding: 8px 4px; }
 .cw-log-new { color: var(--cw-accent); font-size: var(--cw-size-small); }
+.cw-log-row[data-trace] { cursor: pointer; }
+.cw-log-trace { color: var(--cw-accent); margin-left: 6px; font-size: var(--cw-size-small); white-space: nowrap; }
 `;
 
 /** The window (lines, oldest first) after one `tail` message applied to `shown`. */
@@ -70,13 +72,17 @@ export function tailTracker(model, store = windows) {
 function makeRow(line) {
   const level = String(line.level ?? "INFO").toUpperCase();
   const msg = String(line.message ?? "");
+  const trace = typeof line.trace === "string" && line.trace ? line.trace : null;
+  const message = h("span", { class: "cw-log-msg", text: msg, title: line.function ? `${line.thread ?? ""} ${line.function}` : null });
+  // A line written inside a job's work: clicking it opens that trace (the dashboard's TraceView).
+  if (trace) message.append(h("span", { class: "cw-log-trace", text: "\u2934 trace", title: `open trace ${trace}` }));
   const row = h(
     "div",
-    { class: "cw-log-row", "data-level": levelClass(level), "data-seq": line.seq },
+    { class: "cw-log-row", "data-level": levelClass(level), "data-seq": line.seq, "data-trace": trace },
     h("span", { class: "cw-log-time", text: fmtClock(line.ts) }),
     h("span", { class: "cw-log-lvl", text: level }),
     h("span", { class: "cw-log-src", text: line.source ?? "", title: line.source ?? "" }),
-    h("span", { class: "cw-log-msg", text: msg, title: line.function ? `${line.thread ?? ""} ${line.function}` : null }),
+    message,
   );
   if (line.exc) {
     row.append(
@@ -141,6 +147,13 @@ function render({ model, el }) {
   text.addEventListener("input", sendText);
   regex.addEventListener("change", () => save("regex", regex.checked));
   pause.addEventListener("click", () => save("follow", !model.get("follow")));
+  let clicks = 0;
+  body.addEventListener("click", (e) => {
+    const row = e.target instanceof Element ? e.target.closest(".cw-log-row[data-trace]") : null;
+    if (!row || window.getSelection?.().toString()) return; // selecting text is not a click
+    clicks += 1;
+    save("open_trace", { trace: row.getAttribute("data-trace"), n: Date.now() + clicks });
+  });
 
   const tracker = tailTracker(model);
 

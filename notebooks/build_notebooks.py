@@ -47,7 +47,11 @@ planner, the coding agent, the RAG service and git operations. What you see:
 * **agent graph**: who talks to whom; edges light up and animate as messages flow;
 * **job queue**: queued / processing / completed / failed, wait and run times, throughput;
 * **system**: CPU, memory, this kernel's process (and GPUs when there are any);
-* **logs**: the newest log lines, with level, source and text filters;
+* **logs**: the newest log lines, with level, source and text filters (click a line written
+  inside a job to open its trace);
+* **traces**: every job as it runs: click one to see its waterfall of tasks, LLM calls, tool
+  calls and retrievals, open ones growing, failed ones red; click a span for its prompt, answer,
+  tokens, cost and error;
 * **controls**: the time range (live 5 min / 15 min / 1 h, or any past range from history, with
   *Back to live*), pause the view, the sampling interval, the simulator's start/stop and speed,
   commands to one agent (pause, resume, cancel its task, restart, mark offline, forget), reset
@@ -419,6 +423,170 @@ sorted(node["id"] for node in snap["graph"]["nodes"])
 ]
 
 
+TRACES: list[Cell] = [
+    md(
+        """
+# Traces: what happened inside each job
+
+Cards and counters say *that* something happens; a trace says *what happened inside one job*:
+which agent did what, which LLM or tool call took how long, what the model was asked and
+answered, what it cost, and where it failed. Spans are visible **while they run**: a hung LLM
+call is an open bar that keeps growing.
+
+Here two agents, a planner and a coder, are instrumented with `task`, `llm_call` and `tool_call`
+(the LLM is faked with `asyncio.sleep`, so the notebook needs no API key). One of the coder's
+calls is slow; we find it.
+"""
+    ),
+    code(
+        """
+import asyncio
+
+from codeur_widgets import Hub, TraceView
+
+hub = Hub(topology="empty")
+hub.start()
+planner = hub.agent("planner", model="gpt-4o", role="planner")
+coder = hub.agent("coder", model="claude-sonnet-4", role="executor")
+"""
+    ),
+    md(
+        """
+Inside a task, `llm_call(model=..., messages=...)` and `tool_call(name, arguments)` are spans
+of their own. They nest under the task (and under each other) by themselves, in sync code,
+`async` code and threads. Report the first streamed token with `c.first_token()` (time to first
+token, tokens/s), the answer with `c.output(...)` and the usage with `c.tokens(...)`: the cost
+comes from the `genai-prices` table when you do not give it. An exception is recorded on the
+span and re-raised.
+"""
+    ),
+    code(
+        """
+async def plan(job_id: str, request: str) -> str:
+    async with planner.task(f"Plan {job_id}", job_id=job_id):
+        messages = [
+            {"role": "system", "content": "You plan small code changes as numbered steps."},
+            {"role": "user", "content": request},
+        ]
+        async with planner.llm_call(model="gpt-4o", messages=messages) as c:
+            await asyncio.sleep(0.05)
+            c.first_token()
+            await asyncio.sleep(0.05)
+            answer = "1. add a retry helper\\n2. use it in the HTTP client"
+            c.output(answer)
+            c.tokens(prompt=420, completion=60)
+        planner.send("coder", "plan", job_id=job_id)
+        return answer
+
+
+async def implement(job_id: str, plan_text: str, slow: bool = False) -> None:
+    async with coder.task(f"Implement {job_id}", job_id=job_id):
+        for n, step in enumerate(plan_text.splitlines(), 1):
+            messages = [{"role": "user", "content": f"Write the diff for: {step}"}]
+            async with coder.llm_call(model="claude-sonnet-4", messages=messages) as c:
+                # the provider queues the second step of the slow job
+                await asyncio.sleep(1.5 if slow and n == 2 else 0.05)
+                c.first_token()
+                await asyncio.sleep(0.1)
+                c.output(f"--- a/client.py\\n+++ b/client.py\\n@@ step {n} @@")
+                c.tokens(prompt=900, completion=240)
+            async with coder.tool_call("run_tests", {"path": "tests/", "args": ["-q"]}) as t:
+                await asyncio.sleep(0.03)
+                t.result("12 passed in 0.4 s")
+"""
+    ),
+    md(
+        """
+`TraceView(hub)` lists the newest traces (a job is a trace: its id is the job id) with their
+status, duration, agents, tokens, cost and errors. Click one to see its waterfall; click a span
+for its details (messages, answer, tool arguments and result, tokens/s, cost). It is also a
+panel of `Dashboard`.
+"""
+    ),
+    code(
+        """
+view = TraceView(hub)
+view
+"""
+    ),
+    md(
+        """
+Three jobs; the second one has the slow call. Watch the list while the cell runs: the running
+job's duration grows, and a selected running trace shows its open spans growing.
+"""
+    ),
+    code(
+        """
+for i, slow in enumerate([False, True, False], start=1):
+    job_id = f"job-{i}"
+    hub.publish("job.enqueued", job_id=job_id, kind="retry-helper")
+    hub.publish("job.started", job_id=job_id)
+    steps = await plan(job_id, "Add retries with backoff to the HTTP client.")
+    await implement(job_id, steps, slow=slow)
+    hub.publish("job.completed", job_id=job_id, success=True)
+"""
+    ),
+    md(
+        """
+## Find the slow call
+
+The same data is in `hub.traces` (the store behind the view): summaries, spans, look-ups by
+trace (job) id, agent, status or text.
+"""
+    ),
+    code(
+        """
+spans = [span for trace_id in hub.traces.ids() for span in hub.traces.spans(trace_id)]
+calls = [span for span in spans if span["kind"] in ("llm", "tool")]  # not the tasks around them
+slowest = max(calls, key=lambda span: span["duration"] or 0.0)
+print(slowest["kind"], slowest["name"], "in", slowest["job_id"], "by", slowest["agent"])
+assert (slowest["kind"], slowest["job_id"]) == ("llm", "job-2") and slowest["duration"] > 1.0
+"""
+    ),
+    code(
+        """
+# NBVAL_IGNORE_OUTPUT
+view.selected = slowest["job_id"]  # open its waterfall above; the slow call is on the critical path
+{k: slowest[k] for k in ("model", "duration", "ttft", "tokens_per_s", "cost_usd")}
+"""
+    ),
+    md(
+        """
+## Failures, unknown prices and your own prices
+
+A call that raises is a red span with the error's type and message; the trace counts it. A
+model the price table does not know has its tokens counted and its cost shown as *unknown*,
+never guessed, until you give it a price (USD per million tokens):
+"""
+    ),
+    code(
+        """
+try:
+    with coder.task("Refactor", job_id="job-4"):
+        with coder.llm_call(model="my-local-llama", messages="Refactor client.py") as c:
+            c.tokens(prompt=1000, completion=100)
+        with coder.tool_call("git_push", {"remote": "origin"}):
+            raise RuntimeError("git push rejected: non-fast-forward")
+except RuntimeError as exc:
+    print("caught:", exc)
+
+summary = hub.traces.get("job-4")
+print(summary["status"], summary["errors"], "error(s);", summary["cost_unknown"], "unpriced call")
+hub.prices.set("my-local-llama", input_per_mtok=0.1, output_per_mtok=0.2)
+"""
+    ),
+    md(
+        """
+Content (prompts, answers, tool arguments and results) is kept for calls made in this kernel
+and dropped for events read from other processes, unless `Hub(capture_content=True)`;
+`Hub(capture_content=False)` keeps none. Each text is cut at 8 KB. See
+[docs/traces.md](../docs/traces.md) for the span events, so that other producers (your own
+framework, OpenTelemetry) can feed the same view.
+"""
+    ),
+]
+
+
 OPENTELEMETRY: list[Cell] = [
     md(
         """
@@ -547,6 +715,7 @@ NOTEBOOKS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_drive_the_simulator.ipynb": DRIVE_THE_SIMULATOR,
     "03_instrument_your_agents.ipynb": INSTRUMENT,
+    "04_traces.ipynb": TRACES,
     "05_opentelemetry.ipynb": OPENTELEMETRY,
 }
 

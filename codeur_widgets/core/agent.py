@@ -18,10 +18,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .calls import LLMCall, SpanContext, ToolCall, close_span, open_span
 from .registry import STATUSES, normalize_status
+from .spans import SpanRef, current_span
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
     from .bus import Subscription
+    from .events import Event
     from .hub import Hub
 
 __all__ = ["AgentHandle", "TaskContext"]
@@ -57,8 +62,19 @@ def _check_tokens(prompt: object, completion: object, cost_usd: object) -> dict[
     }
 
 
+def _log_data(message: str, level: str, data: dict[str, Any]) -> dict[str, Any]:
+    payload = {k: v for k, v in data.items() if v is not None}
+    return {**payload, "level": level, "message": str(message)}
+
+
 class TaskContext:
     """One task of an agent: ``with agent.task("...") as t:`` or ``async with``.
+
+    A task is a span of kind ``task`` (see :mod:`codeur_widgets.core.spans`): its events carry
+    the span's ``trace_id`` and ``span_id`` in the envelope and its parent's id in
+    ``data["parent_id"]``. A task nests under the span the code runs in (another task, an LLM
+    or tool call) and inherits its job; ``job_id`` is the trace id when given; a task with
+    neither starts its own trace.
 
     Entering publishes ``agent.task.started`` (with ``task``, ``task_id``, ``job_id``); leaving
     publishes ``agent.task.completed`` with the duration, or, when an exception escapes,
@@ -86,14 +102,27 @@ class TaskContext:
         self.started: float | None = None
         self.duration: float | None = None
         """Seconds the task took (hub clock), set when it ends."""
+        self.trace_id: str | None = None
+        self.span_id: str | None = None
+        self.parent_id: str | None = None
+        self._parent: SpanRef | None = None
+        self._token: Token[SpanRef | None] | None = None
 
     def __repr__(self) -> str:
         return f"<TaskContext {self.task_id} {self.description!r}>"
 
     # -- reporting inside the task -------------------------------------------------------------
     def tokens(self, prompt: int = 0, completion: int = 0, cost_usd: float = 0.0) -> None:
-        """Add LLM token usage (and cost in USD) to the agent's totals."""
-        self.agent.tokens(prompt=prompt, completion=completion, cost_usd=cost_usd)
+        """Add LLM token usage (and cost in USD) to the agent's totals and this task's trace.
+
+        Report usage here *or* through ``llm_call(...).tokens(...)``, never both for one call.
+        """
+        self.agent._publish(
+            "agent.tokens",
+            _check_tokens(prompt, completion, cost_usd),
+            trace_id=self.trace_id,
+            span_id=self.span_id,
+        )
 
     def metric(self, name: str, value: float) -> None:
         """Set a custom numeric gauge on the agent's card."""
@@ -101,38 +130,60 @@ class TaskContext:
 
     def log(self, message: str, level: str = "INFO") -> None:
         """Write a log line under the agent's name, tagged with the task and job."""
-        self.agent.log(message, level=level, job_id=self.job_id, task_id=self.task_id)
+        self.agent._publish(
+            "log",
+            _log_data(message, level, {"job_id": self.job_id, "task_id": self.task_id}),
+            trace_id=self.trace_id,
+            span_id=self.span_id,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> TaskContext:
+        trace_id, span_id, parent_id, job_id, parent = open_span(self.job_id)
+        self.trace_id, self.span_id, self.parent_id, self.job_id = (
+            trace_id,
+            span_id,
+            parent_id,
+            job_id,
+        )
+        self._parent = parent
         self.started = self.agent.hub.clock()
         data = {**self.data, "task": self.description, "task_id": self.task_id}
-        if self.job_id is not None:
-            data["job_id"] = self.job_id
-        self.agent._publish("agent.task.started", data, ts=self.started)
+        if job_id is not None:
+            data["job_id"] = job_id
+        if parent_id is not None:
+            data["parent_id"] = parent_id
+        self.agent._publish(
+            "agent.task.started", data, ts=self.started, trace_id=trace_id, span_id=span_id
+        )
+        self._token = current_span.set(SpanRef(trace_id, span_id, self.agent.name, job_id))
         return self
 
     def _finish(self, exc: BaseException | None) -> None:
+        close_span(self._token, self._parent)
+        self._token = None
         now = self.agent.hub.clock()
         self.duration = duration = max(0.0, now - (self.started if self.started else now))
         common: dict[str, Any] = {"task_id": self.task_id, "duration": duration}
         if self.job_id is not None:
             common["job_id"] = self.job_id
+        ids = {"trace_id": self.trace_id, "span_id": self.span_id}
         publish = self.agent._publish
         if exc is None:
-            publish("agent.task.completed", common, ts=now)
+            publish("agent.task.completed", common, ts=now, **ids)
             return
         if not isinstance(exc, Exception):
             # CancelledError, KeyboardInterrupt, SystemExit: the task was stopped, not failed.
-            publish("agent.task.failed", {**common, "cancelled": True}, ts=now)
+            publish("agent.task.failed", {**common, "cancelled": True}, ts=now, **ids)
             return
         error = {"error_type": type(exc).__name__, "error": str(exc) or type(exc).__name__}
-        publish("agent.task.failed", {**common, **error}, ts=now)
+        publish("agent.task.failed", {**common, **error}, ts=now, **ids)
         # The task_id lets the registry count this error once, together with the failure.
         publish(
             "agent.error",
             {**error, "task": self.description, "task_id": self.task_id},
             ts=now,
+            **ids,
         )
 
     def __enter__(self) -> TaskContext:
@@ -200,10 +251,29 @@ class AgentHandle:
         return f"<AgentHandle {self.name!r} role={self.role!r} model={self.model!r}{state}>"
 
     def _publish(
-        self, topic: str, data: dict[str, Any] | None = None, ts: float | None = None
-    ) -> None:
-        self.hub.publish_threadsafe(topic, self.name, data=data, ts=ts)
+        self,
+        topic: str,
+        data: dict[str, Any] | None = None,
+        ts: float | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+    ) -> Event | None:
+        event = self.hub.publish_threadsafe(
+            topic, self.name, data=data, ts=ts, trace_id=trace_id, span_id=span_id
+        )
         self._last_sent = time.monotonic()  # a float store: safe enough across threads
+        return event
+
+    def _publish_span(
+        self, topic: str, data: dict[str, Any], trace_id: str, span_id: str
+    ) -> Event | None:
+        """Publish a span event (stamped now); its Event (``ts`` = the moment)."""
+        return self._publish(topic, data, trace_id=trace_id, span_id=span_id)
+
+    def _here(self) -> tuple[str | None, str | None]:
+        """The (trace_id, span_id) of the span the calling code runs in, if any."""
+        ref = current_span.get()
+        return (None, None) if ref is None else (ref.trace_id, ref.span_id)
 
     # -- tasks ---------------------------------------------------------------------------------
     def task(self, description: str, job_id: str | None = None, **data: Any) -> TaskContext:
@@ -256,16 +326,91 @@ class AgentHandle:
             raise TypeError("instrument takes a function or a description string")
         return lambda fn: decorate(fn, func)
 
+    # -- spans inside a task -------------------------------------------------------------------
+    def llm_call(
+        self,
+        model: str | None = None,
+        messages: Any = None,
+        *,
+        name: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> LLMCall:
+        """An LLM call span (``with`` / ``async with``), named after the model unless ``name``.
+
+        ``messages`` (a prompt string or chat messages) is kept as the span's input when the
+        hub captures content. See :class:`~codeur_widgets.core.calls.LLMCall`.
+        """
+        label = name or (f"llm {model}" if model else "llm call")
+        return LLMCall(
+            self, label, model=model, input=messages, attributes=attributes, job_id=job_id
+        )
+
+    def tool_call(
+        self,
+        name: str,
+        arguments: Any = None,
+        *,
+        attributes: dict[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> ToolCall:
+        """A tool call span; ``arguments`` are its input content, ``t.result(value)`` its output.
+        See :class:`~codeur_widgets.core.calls.ToolCall`."""
+        return ToolCall(self, name, input=arguments, attributes=attributes, job_id=job_id)
+
+    def retrieval(
+        self,
+        query: Any = None,
+        *,
+        name: str = "retrieval",
+        attributes: dict[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> SpanContext:
+        """A retrieval span (a RAG look-up); ``query`` is its input, ``s.output(docs)`` the
+        documents found."""
+        return SpanContext(
+            self, name, "retrieval", input=query, attributes=attributes, job_id=job_id
+        )
+
+    def span(
+        self,
+        name: str,
+        kind: str = "other",
+        *,
+        model: str | None = None,
+        input: Any = None,
+        attributes: dict[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> SpanContext:
+        """Any other span of this agent's work (``kind`` one of ``core.spans.SPAN_KINDS``)."""
+        return SpanContext(
+            self, name, kind, model=model, input=input, attributes=attributes, job_id=job_id
+        )
+
     # -- reporting -----------------------------------------------------------------------------
     def tokens(self, prompt: int = 0, completion: int = 0, cost_usd: float = 0.0) -> None:
-        """Add token usage and cost (USD) to this agent's totals."""
-        self._publish("agent.tokens", _check_tokens(prompt, completion, cost_usd))
+        """Add token usage and cost (USD) to this agent's totals (and to the trace of the span
+        the calling code runs in, if any)."""
+        trace_id, span_id = self._here()
+        self._publish(
+            "agent.tokens",
+            _check_tokens(prompt, completion, cost_usd),
+            trace_id=trace_id,
+            span_id=span_id,
+        )
 
     def send(self, target: str, kind: str = "message", **data: Any) -> None:
-        """Record a message from this agent to ``target``: one flow on the graph."""
+        """Record a message from this agent to ``target``: one flow on the graph (and, inside
+        a job, a link from the span it is sent from to the target's span in the trace)."""
         if not isinstance(target, str) or not target:
             raise TypeError("target must be a non-empty agent name")
-        self._publish("agent.message", {**data, "target": target, "kind": kind})
+        trace_id, span_id = self._here()
+        self._publish(
+            "agent.message",
+            {**data, "target": target, "kind": kind},
+            trace_id=trace_id,
+            span_id=span_id,
+        )
 
     def status(self, status: str) -> None:
         """Set the status: initializing, idle, active, error or offline."""
@@ -295,9 +440,19 @@ class AgentHandle:
         self._publish("agent.error", data)
 
     def log(self, message: str, level: str = "INFO", **data: Any) -> None:
-        """Write a line to the log tail under this agent's name (extra keywords are kept)."""
-        payload = {k: v for k, v in data.items() if v is not None}
-        self._publish("log", {**payload, "level": level, "message": str(message)})
+        """Write a line to the log tail under this agent's name (extra keywords are kept).
+
+        Inside a span the line carries its trace (and job), so the log tail can open it.
+        """
+        ref = current_span.get()
+        if ref is None:
+            self._publish("log", _log_data(message, level, data))
+            return
+        if ref.job_id is not None and data.get("job_id") is None:
+            data["job_id"] = ref.job_id
+        self._publish(
+            "log", _log_data(message, level, data), trace_id=ref.trace_id, span_id=ref.span_id
+        )
 
     # -- commands ------------------------------------------------------------------------------
     def on_command(self, handler: Callable[[str, dict[str, Any]], Any]) -> Callable[..., Any]:

@@ -156,16 +156,22 @@ class EventBus:
         Returns the event, or ``None`` when ``raw`` was rejected (counted in :attr:`rejected`, a
         sample of its first bytes kept in :attr:`rejected_samples`).
         """
+        event = self.parse(raw)
+        if event is not None:
+            self.dispatch(event)
+        return event
+
+    def parse(self, raw: object) -> Event | None:
+        """Validate input from outside the process without dispatching it. Never raises:
+        ``None`` when ``raw`` was rejected (counted and sampled as by :meth:`ingest`)."""
         try:
-            event = raw if isinstance(raw, Event) else Event.from_dict(raw, clock=self.clock)
+            return raw if isinstance(raw, Event) else Event.from_dict(raw, clock=self.clock)
         except InvalidEvent as exc:
             self.reject(raw, exc.field, exc.reason)
             return None
         except Exception as exc:  # a hostile mapping whose methods raise, say
             self.reject(raw, "event", f"{type(exc).__name__}: {exc}")
             return None
-        self.dispatch(event)
-        return event
 
     def reject(self, raw: object, field: str, reason: str) -> None:
         """Count one rejected input and keep a short, safe sample of it."""

@@ -112,6 +112,12 @@ def check_agent(agent: object) -> str | None:
     return agent
 
 
+def _plain_id(value: str) -> bool:
+    """An id :func:`_check_optional_id` accepts unchanged, checked cheaply (1 to 256 ASCII
+    characters)."""
+    return 0 < len(value) <= MAX_ID and value.isascii()
+
+
 def _check_optional_id(field: str, value: object) -> str | None:
     if value is None:
         return None
@@ -311,17 +317,18 @@ class Event:
         if (
             ts is None
             and id is None
-            and trace_id is None
-            and span_id is None
             and type(topic) is str
             and topic in _valid_topics
             and (agent is None or (type(agent) is str and agent in _valid_agents))
+            and (trace_id is None or (type(trace_id) is str and _plain_id(trace_id)))
+            and (span_id is None or (type(span_id) is str and _plain_id(span_id)))
         ):
-            # The common case (a topic and agent already seen, stamped now), in as few calls as
-            # possible: an agent thread publishing every few ms pays each call with cold caches.
-            # Hub.publish_threadsafe repeats this test and new_event_id() inline: keep them equal
-            # (tests/core/test_hub.py checks that both build the same event).
-            return cls(topic, agent, clean_data(data), clock(), new_event_id())
+            # The common case (a topic and agent already seen, stamped now; span ids as the
+            # agent API makes them), in as few calls as possible: an agent thread publishing
+            # every few ms pays each call with cold caches. Hub.publish_threadsafe repeats this
+            # test and new_event_id() inline: keep them equal (tests/core/test_hub.py checks
+            # that both build the same event).
+            return cls(topic, agent, clean_data(data), clock(), new_event_id(), trace_id, span_id)
         return cls(
             check_topic(topic),
             check_agent(agent),

@@ -1064,7 +1064,7 @@ class History:
                 event = Event(
                     event.topic,
                     event.agent,
-                    event.data,
+                    _moved_times(event.topic, event.data, ts - event.ts),
                     ts,
                     event.id,
                     event.trace_id,
@@ -1151,6 +1151,22 @@ class History:
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("degraded" if self.degraded else "ok")
         return f"<History {self.path!r} {state}: {self.written} written, {self.pending} pending>"
+
+
+_SPAN_TIMES = ("start", "first_token_at")
+
+
+def _moved_times(topic: str, data: dict[str, Any], delta: float) -> dict[str, Any]:
+    """``data`` with the times a span event carries in it (its start when only the end was
+    seen, its first token) moved by ``delta`` seconds, as the event's own time is."""
+    if not topic.startswith("span.") or not any(k in data for k in _SPAN_TIMES):
+        return data
+    moved = dict(data)
+    for key in _SPAN_TIMES:
+        value = moved.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            moved[key] = value + delta
+    return moved
 
 
 @contextlib.contextmanager

@@ -37,7 +37,15 @@ from .clock import Clock, wall_clock
 from .collectors import TOPIC as CUSTOM_TOPIC
 from .collectors import CustomCollector, CustomMetrics
 from .events import _ID_COUNTER as _ID
-from .events import _ID_PREFIX, Event, InvalidEvent, Publisher, clean_data
+from .events import (
+    _ID_PREFIX,
+    _MAX_TS_SECONDS,
+    Event,
+    InvalidEvent,
+    Publisher,
+    _plain_id,
+    clean_data,
+)
 from .events import _valid_agents as _seen_agents
 from .events import _valid_topics as _seen_topics
 from .flows import FlowTracker
@@ -45,12 +53,15 @@ from .graph import AgentGraph
 from .history import History
 from .hooks import get_hook
 from .logs import LogBuffer, LogHandler, capture_logging
+from .prices import Prices
 from .queue import QueueStats
 from .registry import AgentRegistry
 from .sources import open_source
+from .spans import strip_content
 from .store import Store
 from .system import SystemSampler
 from .tasks import wait_cancelled
+from .traces import TraceStore
 from .waker import LoopWaker
 
 __all__ = ["Hub", "Source", "Watch", "default_hub"]
@@ -161,6 +172,13 @@ class Hub(Publisher):
             for a restart and is closed at exit or by ``hub.history.close()``. A file that cannot
             be used raises :class:`~codeur_widgets.core.history.HistoryError`; a write that fails
             later leaves the hub live, with ``health()["history"]["degraded"]`` set.
+        capture_content: what span content (prompts, answers, tool arguments and results) is
+            kept: ``None`` (default) keeps what is produced in this kernel (the agent API, the
+            simulator) and drops it from events read from the network (sources, :meth:`ingest`,
+            ``publish_many(..., remote=True)``); ``True`` keeps all, ``False`` none.
+        prices: USD per million tokens by model, ``{"my-model": (input, output)}`` or a
+            :class:`~codeur_widgets.core.prices.Prices`; models without one are priced from the
+            ``genai-prices`` table, else their cost is unknown (``hub.prices.set(...)`` later).
     """
 
     def __init__(
@@ -178,6 +196,8 @@ class Hub(Publisher):
         collect_system: bool = True,
         sources: Iterable[str | Source] = (),
         history: str | os.PathLike[str] | History | None = None,
+        capture_content: bool | None = None,
+        prices: Prices | Mapping[str, Any] | None = None,
     ) -> None:
         if render_hz <= 0:
             raise ValueError("render_hz must be > 0")
@@ -189,14 +209,19 @@ class Hub(Publisher):
         self.heartbeat_interval = float(heartbeat_interval)
         self.collect_system = collect_system
         self.bus = EventBus(clock)
+        if capture_content not in (None, True, False):
+            raise ValueError("capture_content must be None, True or False")
+        self.prices = prices if isinstance(prices, Prices) else Prices(prices)
 
-        self.agents = AgentRegistry(clock=clock, stale_after=heartbeat_timeout)
+        self.agents = AgentRegistry(clock=clock, stale_after=heartbeat_timeout, prices=self.prices)
         self.queue = QueueStats(clock=clock)
         self.graph = AgentGraph(topology=topology, clock=clock)
         self.flows = FlowTracker(clock=clock, half_life=flow_half_life)
         self.logs = LogBuffer(clock=clock, capacity=log_capacity)
         self.system = SystemSampler(clock=clock, interval=sample_interval, window=SYSTEM_WINDOW)
         self.custom = CustomMetrics(clock=clock, window=SYSTEM_WINDOW)
+        self.traces = TraceStore(clock=clock, prices=self.prices, capture_content=capture_content)
+        self._capture_content = capture_content
         self.stores: dict[str, Store] = {}
         for store in (
             self.agents,
@@ -206,6 +231,7 @@ class Hub(Publisher):
             self.logs,
             self.system,
             self.custom,
+            self.traces,
         ):
             self.add_store(store)
 
@@ -252,8 +278,25 @@ class Hub(Publisher):
         if store.name in self.stores:
             raise ValueError(f"a store named {store.name!r} is already registered")
         self.stores[store.name] = store
+        routes = store.routes()
+        if routes is not None:
+            for topic, handler in routes.items():
+                self.bus.subscribe(topic, handler)
+            return
         for pattern in store.topics:
             self.bus.subscribe(pattern, store.apply)
+
+    @property
+    def capture_content(self) -> bool | None:
+        """Span content kept: None (this kernel's only), True (all) or False (none)."""
+        return self._capture_content
+
+    @capture_content.setter
+    def capture_content(self, value: bool | None) -> None:
+        if value not in (None, True, False):
+            raise ValueError("capture_content must be None, True or False")
+        self._capture_content = value
+        self.traces.capture_content = value
 
     @staticmethod
     def _open_source(source: str | Source) -> Source:
@@ -320,11 +363,15 @@ class Hub(Publisher):
         self.bus.dispatch(event)
         return event
 
-    def publish_many(self, events: Iterable[Event | Mapping[str, Any]]) -> int:
+    def publish_many(
+        self, events: Iterable[Event | Mapping[str, Any]], *, remote: bool = False
+    ) -> int:
         """Validate then apply several events (Event objects or dicts) in order.
 
         All-or-nothing: if any item is invalid, :class:`InvalidEvent` is raised (its message says
-        which item) and none is applied. Returns the number applied.
+        which item) and none is applied. Returns the number applied. ``remote``: the events were
+        read from the network (a source), so span content is dropped unless
+        ``capture_content`` is True.
         """
         batch: list[Event] = []
         for i, item in enumerate(events):
@@ -335,13 +382,24 @@ class Hub(Publisher):
                 batch.append(Event.from_dict(item, clock=self.clock))
             except InvalidEvent as exc:
                 raise InvalidEvent(exc.field, f"item {i}: {exc.reason}") from None
+        if remote and self._capture_content is not True:
+            batch = [strip_content(e) for e in batch]
         if self._inbox._items:
             self.flush()
         return self.bus.dispatch_many(batch)
 
     def ingest(self, raw: object) -> Event | None:
-        """Apply untrusted input (a transport's dict); never raises, counts rejects."""
-        return self.bus.ingest(raw)
+        """Apply untrusted input (a transport's dict); never raises, counts rejects.
+
+        Input from the network: span content is dropped unless ``capture_content`` is True.
+        """
+        event = self.bus.parse(raw)
+        if event is None:
+            return None
+        if self._capture_content is not True:
+            event = strip_content(event)
+        self.bus.dispatch(event)
+        return event
 
     def publish_threadsafe(
         self,
@@ -370,14 +428,24 @@ class Hub(Publisher):
         if fields:
             data = {**data, **fields} if data else fields
         if (
-            ts is None
-            and trace_id is None
-            and span_id is None
-            and type(topic) is str
+            type(topic) is str
             and topic in _seen_topics
             and (agent is None or (type(agent) is str and agent in _seen_agents))
+            # Span ids and times from the agent API (spans, tasks) take the fast path too:
+            # the same checks as Event.create's, for the values it accepts unchanged.
+            and (trace_id is None or (type(trace_id) is str and _plain_id(trace_id)))
+            and (span_id is None or (type(span_id) is str and _plain_id(span_id)))
+            and (ts is None or (type(ts) is float and 0.0 <= ts <= _MAX_TS_SECONDS))
         ):
-            event = Event(topic, agent, clean_data(data), self.clock(), f"{_ID_PREFIX}-{next(_ID)}")
+            event = Event(
+                topic,
+                agent,
+                clean_data(data),
+                self.clock() if ts is None else ts,
+                f"{_ID_PREFIX}-{next(_ID)}",
+                trace_id,
+                span_id,
+            )
         else:
             event = Event.create(
                 topic, agent, data, ts=ts, trace_id=trace_id, span_id=span_id, clock=self.clock
@@ -596,6 +664,7 @@ class Hub(Publisher):
         self._loop_thread = threading.get_ident()
         self.flush()
         self._waker = LoopWaker(loop, self._has_buffered, self._drain_inbox).start()
+        self.prices.warm()  # the price table's import, off the loop
         self._spawn(self._render_loop, "render")
         self._spawn(self._housekeeping_loop, "housekeeping")
         if self.collect_system:

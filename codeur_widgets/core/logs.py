@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from .clock import Clock, wall_clock
 from .events import MAX_STRING, Event, check_agent
+from .spans import current_span
 from .store import Store
 
 __all__ = [
@@ -77,6 +78,7 @@ class _Record(NamedTuple):
     thread: str | None
     function: str | None
     exc: str | None
+    trace: str | None = None  # the trace (job) the line was written in, if known
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +90,7 @@ class _Record(NamedTuple):
             "thread": self.thread,
             "function": self.function,
             "exc": self.exc,
+            "trace": self.trace,
         }
 
 
@@ -157,6 +160,16 @@ def _as_message(value: object) -> tuple[str, bool]:
     if len(text) > MAX_STRING:
         text = text[:MAX_STRING] + _CUT_MARKER.format(n=len(text) - MAX_STRING)
     return text, True
+
+
+def _trace_of(data: dict[str, Any]) -> str | None:
+    for key in ("trace_id", "job_id"):
+        value = data.get(key)
+        if isinstance(value, str) and 0 < len(value) <= 256:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
 
 
 def _cap(text: str | None, limit: int) -> str | None:
@@ -246,6 +259,9 @@ class LogBuffer(Store):
         bad += was_bad
         exc, was_bad = _text_field(data.get("exc"))
         bad += was_bad
+        # The trace a line belongs to: its span's (envelope), else the one a handler saw, else
+        # its job's (a job's trace id is its job id): a view can open it from the line.
+        trace = event.trace_id or _trace_of(data)
         ts = event.ts if isinstance(event.ts, (int, float)) else self.clock()
 
         with self._lock:
@@ -262,6 +278,7 @@ class LogBuffer(Store):
                     thread,
                     function,
                     exc,
+                    trace,
                 )
             )
             self.total += 1
@@ -513,7 +530,7 @@ class LogHandler(logging.Handler):
         level = record.levelname
         if level not in LEVELS:  # a custom level (TRACE, NOTICE…): the standard one below it
             level = _level_from_number(record.levelno)
-        return {
+        data = {
             "level": level,
             "message": record.getMessage(),
             "logger": record.name,
@@ -521,6 +538,12 @@ class LogHandler(logging.Handler):
             "function": record.funcName,
             "exc": exc,
         }
+        # emit() runs in the logging code's own context: a record written inside a task or an
+        # LLM call belongs to that span's trace.
+        span = current_span.get()
+        if span is not None:
+            data["trace_id"] = span.trace_id
+        return data
 
     def detach(self) -> None:
         """Remove this handler from the logger :func:`capture_logging` attached it to, and put

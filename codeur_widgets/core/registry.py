@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .clock import Clock, wall_clock
 from .events import Event
 from .stats import RunningMean, WindowQuantiles
 from .store import Store
+
+if TYPE_CHECKING:
+    from .prices import Prices
 
 __all__ = [
     "MAX_AGENTS",
@@ -95,6 +98,7 @@ class AgentState:
 
     __slots__ = (
         "completion_tokens",
+        "cost_unknown",
         "cost_usd",
         "durations",
         "error_tasks",
@@ -142,6 +146,7 @@ class AgentState:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.cost_usd = 0.0
+        self.cost_unknown = 0  # LLM calls with tokens whose price is unknown
         self.errors = 0
         self.last_error: dict[str, Any] | None = None
         # A failed task and the agent.error that reports it are one error. Ids of tasks whose
@@ -180,6 +185,7 @@ class AgentState:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost_usd": round(self.cost_usd, 6),
+            "cost_unknown": self.cost_unknown,
             "errors": self.errors,
             "last_error": dict(self.last_error) if self.last_error else None,
             "metrics": dict(self.metrics),
@@ -197,12 +203,17 @@ class AgentRegistry(Store):
         max_agents: agents kept; events naming further agents are counted in
             :attr:`refused_agents` and ignored.
 
+    Spans (:mod:`codeur_widgets.core.spans`) feed the cards too: an LLM span's usage
+    (``prompt_tokens``, ``completion_tokens``, ``cost_usd`` of its ``span.ended``; the cost from
+    ``prices`` when not given, else counted in ``cost_unknown``) is added to its agent's totals,
+    and a span of kind ``agent`` is one of the agent's tasks (working, done or failed).
+
     Counters for health: :attr:`ignored` (fields of the wrong type, events without an agent),
     :attr:`unknown_topics`, :attr:`refused_agents`, :attr:`evicted_tasks`; see :meth:`counters`.
     """
 
     name: ClassVar[str] = "agents"
-    topics: ClassVar[tuple[str, ...]] = ("agent.*", "admin.command")
+    topics: ClassVar[tuple[str, ...]] = ("agent.*", "admin.command", "span.started", "span.ended")
 
     def __init__(
         self,
@@ -211,8 +222,10 @@ class AgentRegistry(Store):
         duration_window: int = 1000,
         *,
         max_agents: int = MAX_AGENTS,
+        prices: Prices | None = None,
     ) -> None:
         super().__init__(clock)
+        self.prices = prices
         if not stale_after > 0:
             raise ValueError("stale_after must be > 0")
         if duration_window < 1 or max_agents < 1:
@@ -323,6 +336,7 @@ class AgentRegistry(Store):
             s.tasks_completed = s.tasks_failed = s.errors = 0
             s.prompt_tokens = s.completion_tokens = 0
             s.cost_usd = 0.0
+            s.cost_unknown = 0
             s.mean.reset()
             s.durations.reset()
             s.last_error = None
@@ -358,7 +372,8 @@ class AgentRegistry(Store):
             return
         name = event.agent
         if name is None:
-            self.ignored += 1
+            if not event.topic.startswith("span."):  # a span need not belong to an agent
+                self.ignored += 1
             return
         state = self._agents.get(name)
         if state is None:
@@ -378,10 +393,14 @@ class AgentRegistry(Store):
             state.stale_since = None
             state.status = state.status_before_stale
         handler = self._handlers.get(event.topic)
-        if handler is None:
-            self.unknown_topics += 1
-        else:
+        if handler is not None:
             handler(state, event.data, event.ts)
+        elif event.topic == "span.ended":
+            self._span_ended(state, event)
+        elif event.topic == "span.started":
+            self._span_started(state, event)
+        else:
+            self.unknown_topics += 1
         self.touch()
 
     def _string(self, data: dict[str, Any], key: str) -> str | None:
@@ -540,6 +559,63 @@ class AgentRegistry(Store):
         s.prompt_tokens += prompt
         s.completion_tokens += completion
         s.cost_usd += cost
+
+    def _span_started(self, s: AgentState, event: Event) -> None:
+        """A span of kind ``agent`` (an agent's invocation, e.g. from OpenTelemetry) is a task."""
+        data = event.data
+        if data.get("kind") != "agent" or event.span_id is None:
+            return
+        self._task_started(
+            s,
+            {"task": data.get("name"), "task_id": event.span_id, "job_id": data.get("job_id")},
+            event.ts,
+        )
+
+    def _span_ended(self, s: AgentState, event: Event) -> None:
+        """An LLM span's usage goes to the card (reported once: on the span, not also as
+        ``agent.tokens``); an agent span ends its task."""
+        data = event.data
+        prompt = data.get("prompt_tokens", 0)
+        completion = data.get("completion_tokens", 0)
+        # Whole numbers >= 0 tested first, inline: this runs for every LLM span.
+        if type(prompt) is not int or prompt < 0:
+            prompt = _count(prompt)
+        if type(completion) is not int or completion < 0:
+            completion = _count(completion)
+        if prompt is None or completion is None:
+            self.ignored += 1
+        elif prompt or completion or "cost_usd" in data:
+            cost = _number(data.get("cost_usd"))
+            if cost is None or cost < 0:
+                model = data.get("model")
+                cost = self.prices.cost(model, prompt, completion) if self.prices else None
+            s.prompt_tokens += prompt
+            s.completion_tokens += completion
+            if cost is None:
+                s.cost_unknown += 1
+            else:
+                s.cost_usd += cost
+        span_id = event.span_id
+        if span_id is None:
+            return
+        ended: dict[str, Any] = {"task_id": span_id}
+        if span_id in s.running:
+            pass
+        elif data.get("kind") == "agent":
+            # Only its end was seen (OTLP delivers ended spans): a whole task at once.
+            start = _number(data.get("start"))
+            if start is not None and start <= event.ts:
+                ended["duration"] = event.ts - start
+        else:
+            return
+        status = data.get("status")
+        if status == "error":
+            failed = {**ended, "error_type": data.get("error_type"), "error": data.get("error")}
+            self._task_failed(s, failed, event.ts)
+        elif status == "cancelled":
+            self._task_failed(s, {**ended, "cancelled": True}, event.ts)
+        else:
+            self._task_completed(s, ended, event.ts)
 
     def _metrics(self, s: AgentState, data: dict[str, Any], ts: float) -> None:
         metrics = s.metrics

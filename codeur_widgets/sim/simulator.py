@@ -2,8 +2,15 @@
 
 One job goes user → request_planner (with RAG queries) → code_planner → coding_agent (with git
 commands) → done, publishing the same events real agents would: tasks, tokens and cost, messages
-between agents (flows), job lifecycle and log lines. ``time_scale=10`` runs ten times faster than
-real time; the same ``seed`` gives the same sequence of events (timestamps and ids aside).
+between agents (flows), job lifecycle and log lines. Inside the tasks it makes the spans of a
+trace (:mod:`codeur_widgets.core.spans`) with ``llm_call``, ``tool_call`` and ``retrieval``: the
+planners' LLM calls with their prompts and answers (streamed: a first token, then the rest), the
+RAG service's vector searches, the coding agent's LLM calls and tools (``apply_patch``,
+``run_tests``) and git's commands (``git commit``…); now and then an LLM call is slow (a provider
+queueing), and a ``git push`` is rejected once, then pulled and pushed again (a red span in a
+job that still succeeds). Costs come from the hub's price table (``genai-prices``).
+``time_scale=10`` runs ten times faster than real time; the same ``seed`` gives the same
+sequence of events (timestamps and ids aside).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ __all__ = ["DEFAULT_AGENTS", "FAILURES", "USER", "Simulator"]
 
 DEFAULT_AGENTS: dict[str, tuple[str, str]] = {
     "request_planner": ("orchestrator", "gpt-4o"),
-    "code_planner": ("planner", "claude-sonnet"),
+    "code_planner": ("planner", "claude-sonnet-4"),
     "coding_agent": ("executor", "gpt-4o"),
     "rag_service": ("service", "text-embedding-3-small"),
     "git_operations": ("service", "git"),
@@ -46,6 +53,34 @@ FAILURES: dict[str, Exception] = {
     "git_operations": RuntimeError("git push rejected: non-fast-forward"),
 }
 """The exception each agent's injected failure raises (a fresh copy each time)."""
+
+SLOW_CALLS = 0.08
+"""Share of LLM calls that are slow (their first token comes 4 to 8 times later)."""
+PUSH_REJECTED = 0.15
+"""Share of ``git push`` commands rejected once (then pulled, rebased and pushed again)."""
+
+_SYSTEM = {
+    "request_planner": "You are Codeur's request planner. Turn the user's request into a "
+    "precise change request for the code planner. Use the repository context given.",
+    "code_planner": "You are Codeur's code planner. Write a numbered implementation plan "
+    "(files, functions, tests) for the change request, using the context given.",
+    "coding_agent": "You are Codeur's coding agent. Implement the plan step given as a unified "
+    "diff against the files shown. Keep unrelated code unchanged.",
+}
+_REQUESTS = (
+    "Add retry with exponential backoff to the HTTP client used by the sync service.",
+    "The CSV export drops rows whose description contains a newline; fix it and add a test.",
+    "Expose the job queue depth as a Prometheus gauge on /metrics.",
+    "Replace the hand-written argument parsing in cli.py with argparse subcommands.",
+    "Cache the repository index between runs; invalidate it when HEAD moves.",
+)
+_GIT_OUTPUT = {
+    "status": "On branch main\nChanges to be committed:\n  modified: src/...",
+    "diff": "diff --git a/src/... b/src/...\n@@ -1,4 +1,6 @@",
+    "commit": "[main 3f2c1ab] Implement the change\n 2 files changed, 41 insertions(+)",
+    "push": "To origin\n   9d1e2f0..3f2c1ab  HEAD -> main",
+}
+_FILES = ("src/sync/http.py", "src/export/csv.py", "src/metrics.py", "src/cli.py", "src/index.py")
 
 
 class Simulator:
@@ -159,6 +194,7 @@ class Simulator:
         rp, cp = self.agents["request_planner"], self.agents["code_planner"]
         ca = self.agents["coding_agent"]
         self.jobs_started += 1
+        request = self.rng.choice(_REQUESTS)
         hub.publish_threadsafe("job.enqueued", data={"job_id": job_id, "kind": kind})
         hub.publish_threadsafe("agent.message", USER, data={"target": rp.name, "kind": "request"})
         await self._sleep(self._think(0.1, 0.8))
@@ -167,29 +203,46 @@ class Simulator:
             async with rp.task(f"Plan request {job_id}", job_id=job_id) as t, self._busy(rp.name):
                 await self._maybe_fail(rp.name)
                 t.log(f"received {kind} request {job_id}")
-                for _ in range(self.rng.randint(1, 3)):
-                    await self._rag_query(rp, job_id)
-                t.tokens(*self._usage(600, 1800, 80, 400))
+                context = [await self._rag_query(rp, job_id, request)]
+                for _ in range(self.rng.randint(0, 2)):
+                    context.append(await self._rag_query(rp, job_id, f"{request} (tests)"))
+                change = f"Change request for {job_id}: {request} Touch {', '.join(context)}."
+                await self._llm(rp, request, change, (600, 1800, 80, 400), context)
                 rp.send(cp.name, "plan_request", job_id=job_id)
             async with (
                 cp.task(f"Create plan for {job_id}", job_id=job_id) as t,
                 self._busy(cp.name),
             ):
                 await self._maybe_fail(cp.name)
-                await self._rag_query(cp, job_id)
-                await self._sleep(self._think(1.0, 3.0))
+                context = [await self._rag_query(cp, job_id, change)]
                 steps = self.rng.randint(2, 5)
-                t.tokens(*self._usage(1200, 3000, 200, 900))
+                plan = "\n".join(
+                    f"{i + 1}. {verb} in {self.rng.choice(_FILES)}"
+                    for i, verb in enumerate(
+                        self.rng.choice(["Add a helper", "Change the call", "Add a test",
+                                         "Update the docstring", "Handle the error case"])
+                        for _ in range(steps)
+                    )
+                )  # fmt: skip
+                await self._llm(cp, change, plan, (1200, 3000, 200, 900), context, low=1.0)
                 t.log(f"plan for {job_id} has {steps} steps")
                 cp.send(ca.name, "task_assignment", job_id=job_id, steps=steps)
             async with ca.task(f"Implement {job_id}", job_id=job_id) as t, self._busy(ca.name):
-                await self._maybe_fail(ca.name)
+                await self._hold(ca.name)
                 for step in range(steps):
-                    await self._sleep(self._think(0.5, 2.0))
-                    t.tokens(*self._usage(800, 2500, 150, 1200))
+                    line = plan.splitlines()[step]
+                    diff = f"--- a/{_FILES[step % len(_FILES)]}\n+++ b/...\n@@ step {step + 1} @@"
+                    # An injected failure of the coding agent is its LLM call timing out.
+                    await self._llm(ca, line, diff, (800, 2500, 150, 1200), fail=step == 0)
                     if self.rng.random() < 0.3:
-                        await self._rag_query(ca, job_id)
+                        await self._rag_query(ca, job_id, line)
+                    async with ca.tool_call("apply_patch", {"step": step + 1, "diff": diff}) as p:
+                        await self._sleep(self._think(0.05, 0.2))
+                        p.result({"applied": True, "files": 1})
                     t.log(f"step {step + 1}/{steps} of {job_id} done")
+                async with ca.tool_call("run_tests", {"args": ["-q", "tests"]}) as p:
+                    await self._sleep(self._think(0.3, 1.2))
+                    p.result(f"{self.rng.randint(40, 300)} passed")
                 for _ in range(self.rng.randint(1, 3)):
                     await self._git(ca, job_id)
         except asyncio.CancelledError:
@@ -210,6 +263,36 @@ class Simulator:
         hub.publish_threadsafe("job.completed", data={"job_id": job_id, "success": True})
         return {"job_id": job_id, "success": True, "steps": steps}
 
+    async def _llm(
+        self,
+        agent: AgentHandle,
+        prompt: str,
+        answer: str,
+        usage: tuple[int, int, int, int],
+        context: list[str] | None = None,
+        *,
+        low: float = 0.3,
+        fail: bool = False,
+    ) -> None:
+        """One streamed LLM call of ``agent`` (its model): messages in, ``answer`` out."""
+        messages = [
+            {"role": "system", "content": _SYSTEM.get(agent.name, "You are a helpful agent.")},
+            {"role": "user", "content": prompt},
+        ]
+        if context:
+            messages.insert(1, {"role": "system", "content": "Context: " + "; ".join(context)})
+        slow = self.rng.random() < SLOW_CALLS
+        async with agent.llm_call(model=agent.model, messages=messages) as c:
+            if fail:
+                self._fail_now(agent.name)
+            ttft = self._think(0.2, 0.8) * (self.rng.uniform(4.0, 8.0) if slow else 1.0)
+            await self._sleep(ttft)
+            c.first_token()
+            await self._sleep(self._think(low, low * 3))
+            c.output({"role": "assistant", "content": answer})
+            prompt_tokens, completion_tokens, _ = self._usage(*usage)
+            c.tokens(prompt=prompt_tokens, completion=completion_tokens)
+
     def _usage(self, p_lo: int, p_hi: int, c_lo: int, c_hi: int) -> tuple[int, int, float]:
         prompt = self.rng.randint(p_lo, p_hi)
         completion = self.rng.randint(c_lo, c_hi)
@@ -217,8 +300,14 @@ class Simulator:
         return prompt, completion, round(prompt * 2.5e-6 + completion * 1e-5, 6)
 
     async def _maybe_fail(self, agent: str) -> None:
+        await self._hold(agent)
+        self._fail_now(agent)
+
+    async def _hold(self, agent: str) -> None:
         while agent in self.paused:  # an admin "pause" holds the agent's next task
             await self._sleep(0.5)
+
+    def _fail_now(self, agent: str) -> None:
         if self._failing[agent] > 0:
             self._failing[agent] -= 1
             template = FAILURES.get(agent, RuntimeError("simulated failure"))
@@ -239,19 +328,25 @@ class Simulator:
         finally:
             self._working[agent].discard(task)
 
-    async def _rag_query(self, asker: AgentHandle, job_id: str) -> None:
+    async def _rag_query(self, asker: AgentHandle, job_id: str, query: str) -> str:
+        """``asker`` asks the RAG service for context; returns the file it points to."""
         rag = self.agents["rag_service"]
         asker.send(rag.name, "query", job_id=job_id)
+        found = self.rng.sample(_FILES, 2)
         async with (
             rag.task(f"Retrieve context for {job_id}", job_id=job_id) as t,
             self._busy(rag.name),
         ):
             await self._maybe_fail(rag.name)
-            await self._sleep(self._think(0.1, 0.5))
-            t.tokens(self.rng.randint(50, 300), 0, 0.00001)
+            async with rag.retrieval(query, name="vector search", attributes={"top_k": 2}) as r:
+                await self._sleep(self._think(0.1, 0.5))
+                r.output([{"path": path, "score": round(self.rng.uniform(0.6, 0.95), 3)}
+                          for path in found])  # fmt: skip
+            t.tokens(self.rng.randint(50, 300), 0, 0.00001)  # the query's embedding
         rag.send(asker.name, "context", job_id=job_id)
         if self.rng.random() < 0.2:
             rag.send("git_operations", "index", job_id=job_id)
+        return found[0]
 
     async def _git(self, ca: AgentHandle, job_id: str) -> None:
         git = self.agents["git_operations"]
@@ -259,7 +354,19 @@ class Simulator:
         ca.send(git.name, "git_command", job_id=job_id, command=command)
         async with git.task(f"git {command} ({job_id})", job_id=job_id), self._busy(git.name):
             await self._maybe_fail(git.name)
-            await self._sleep(self._think(0.05, 0.4))
+            if command == "push" and self.rng.random() < PUSH_REJECTED:
+                # Rejected once (a red span), then pulled, rebased and pushed again.
+                with contextlib.suppress(RuntimeError):
+                    async with git.tool_call("git push", {"args": ["origin", "HEAD"]}):
+                        await self._sleep(self._think(0.1, 0.4))
+                        raise RuntimeError("git push rejected: non-fast-forward")
+                async with git.tool_call("git pull", {"args": ["--rebase"]}) as g:
+                    await self._sleep(self._think(0.1, 0.4))
+                    g.result("Successfully rebased and updated refs/heads/main.")
+            args = {"commit": ["-m", f"Implement {job_id}"], "push": ["origin", "HEAD"]}
+            async with git.tool_call(f"git {command}", {"args": args.get(command, [])}) as g:
+                await self._sleep(self._think(0.05, 0.4))
+                g.result(_GIT_OUTPUT[command])
         git.send(ca.name, "git_result", job_id=job_id)
 
     # -- background load --------------------------------------------------------------------------

@@ -592,7 +592,9 @@ class RedisStreamSource(_Endpoint):
             stamps.append(_entry_ms(entry_id))
         self.read += len(entries)
         if events:
-            hub.publish_many(events)  # Event objects only: cannot raise; handlers are isolated
+            # Event objects only: cannot raise; handlers are isolated. From the network: span
+            # content is kept only when the hub's capture_content is True.
+            hub.publish_many(events, remote=True)
             self.applied += len(events)
             now_ms = int(time.time() * 1000.0)
             self.lag.add_many([now_ms - ms for ms in stamps])

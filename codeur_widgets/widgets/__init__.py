@@ -12,6 +12,7 @@ from .dashboard import Dashboard, DashboardHeader
 from .log_tail import LogTail
 from .queue_stats import QueueStats
 from .system_metrics import SystemMetrics
+from .trace_view import TraceView
 
 __all__ = [
     "AgentCards",
@@ -21,5 +22,6 @@ __all__ = [
     "LogTail",
     "QueueStats",
     "SystemMetrics",
+    "TraceView",
     "cytoscape_json",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from .dashboard_controls import DashboardControls
 from .log_tail import LogTail
 from .queue_stats import QueueStats
 from .system_metrics import SystemMetrics
+from .trace_view import TraceView
 
 if TYPE_CHECKING:
     from ..core.hub import Hub
@@ -107,11 +109,13 @@ def _collector_problem(health: Any) -> str | None:
 
 class Dashboard(ipywidgets.GridBox):
     """The whole dashboard: a health header, agent cards, the agent graph, queue stats, system
-    metrics and the log tail, in a CSS grid that wraps to one column on narrow outputs.
+    metrics, the log tail and the traces, in a CSS grid that wraps to one column on narrow
+    outputs.
 
     ``Dashboard(hub)``; ``Dashboard()`` uses :func:`codeur_widgets.default_hub`;
     ``Dashboard.demo()`` also starts a simulator. Selecting a node in the graph highlights its card
-    and the other way round. ``close()`` detaches every panel from the hub.
+    and the other way round, and shows that agent's traces; clicking a log line written inside a
+    job opens its trace. ``close()`` detaches every panel from the hub.
     """
 
     def __init__(self, hub: Hub | None = None, *, title: str = "codeur-widgets", **kwargs: Any):
@@ -127,11 +131,12 @@ class Dashboard(ipywidgets.GridBox):
             self.queue = _keep(made, QueueStats(self._hub))
             self.system = _keep(made, SystemMetrics(self._hub))
             self.logs = _keep(made, LogTail(self._hub))
+            self.traces = _keep(made, TraceView(self._hub))
         except BaseException:
             for panel in made:  # e.g. one bundle missing: detach the panels already watching
                 panel.close()
             raise
-        for wide in (self.header, self.controls, self.cards, self.system, self.logs):
+        for wide in (self.header, self.controls, self.cards, self.system, self.logs, self.traces):
             # Full width. Not `grid_column`: ipywidgets never applies it (ipywidgets#2334).
             wide.layout.grid_area = "auto / 1 / auto / -1"
         for panel in (self.graph, self.queue):
@@ -145,7 +150,12 @@ class Dashboard(ipywidgets.GridBox):
             ),
         )
         super().__init__(list(self.panels), **kwargs)
-        self._links = [traitlets.link((self.graph, "selected"), (self.cards, "selected"))]
+        self._links = [
+            traitlets.link((self.graph, "selected"), (self.cards, "selected")),
+            # Selecting an agent (card or graph node) shows its traces; a log line opens its own.
+            traitlets.dlink((self.cards, "selected"), (self.traces, "agent")),
+        ]
+        self.logs.observe(self._open_trace, "open_trace")
         self._past: Hub | None = None  # the rebuilt hub a past range shows, None when live
         self.controls.on_range(self._show_range)
         self.controls.on_pause(self._pause_view)
@@ -157,7 +167,7 @@ class Dashboard(ipywidgets.GridBox):
 
     @property
     def panels(self) -> tuple[Any, ...]:
-        """The header, the controls and the five panels, in display order."""
+        """The header, the controls and the six panels, in display order."""
         return (
             self.header,
             self.controls,
@@ -166,12 +176,13 @@ class Dashboard(ipywidgets.GridBox):
             self.queue,
             self.system,
             self.logs,
+            self.traces,
         )
 
     @property
     def views(self) -> tuple[Any, ...]:
-        """The five panels that follow the time range and the view pause."""
-        return (self.cards, self.graph, self.queue, self.system, self.logs)
+        """The six panels that follow the time range and the view pause."""
+        return (self.cards, self.graph, self.queue, self.system, self.logs, self.traces)
 
     @property
     def showing(self) -> Hub:
@@ -199,6 +210,11 @@ class Dashboard(ipywidgets.GridBox):
         for view in self.views:
             view.rebind(target)
         self.system.window = window
+
+    def _open_trace(self, change: Any) -> None:
+        trace = (change["new"] or {}).get("trace")
+        if isinstance(trace, str) and trace:
+            self.traces.selected = trace
 
     def _pause_view(self, paused: bool) -> None:
         for view in self.views:
@@ -248,6 +264,9 @@ class Dashboard(ipywidgets.GridBox):
         for link in getattr(self, "_links", []):
             link.unlink()
         self._links = []
+        if hasattr(self, "logs"):
+            with contextlib.suppress(ValueError):  # closed before
+                self.logs.unobserve(self._open_trace, "open_trace")
         for panel in getattr(self, "panels", ()):
             panel.close()
         owned, self._owned = getattr(self, "_owned", []), []

@@ -31,6 +31,9 @@ class LogTail(HubWidget):
     gap or a first view gets the whole window (``reset`` true). So a steady trickle of log lines
     costs a few hundred bytes a frame instead of the whole window.
 
+    A line written inside a job's task or call carries its trace: clicking it sets
+    ``open_trace`` (the dashboard then opens that trace in its :class:`TraceView`).
+
     ``LogTail(hub)``; ``LogTail()`` watches :func:`codeur_widgets.default_hub`.
     """
 
@@ -61,6 +64,9 @@ class LogTail(HubWidget):
     follow = traitlets.Bool(True, help="keep showing new lines (false: paused)").tag(sync=True)
     limit = traitlets.Int(MAX_LINES, help=f"lines to show (1 to {MAX_LINES})").tag(sync=True)
     height = traitlets.Int(320, help="height of the line area in pixels").tag(sync=True)
+    open_trace = traitlets.Dict(
+        help="set by the browser when a line's trace is clicked: {trace, n} (n: a new click)"
+    ).tag(sync=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._tail_n = 0  # numbers `tail` messages: each one is a change the browser applies

@@ -216,6 +216,33 @@ def test_publish_threadsafe_fast_path_builds_what_event_create_builds() -> None:
         hub.publish_threadsafe("agent.custom.topic", 42)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("ts", "trace_id", "span_id"),
+    [
+        (1_700_000_000.5, "job-7", "a1b2c3d4e5f60718"),  # what the agent API sends: fast path
+        (None, "t" * 256, "s"),
+        (2e12, "job-7", "s"),  # epoch milliseconds: the slow path converts them
+        (1_700_000_000, "job-7", "s"),  # an int: the slow path
+        (None, "jöb-ü", "s"),  # not ASCII: the slow path checks it
+    ],
+)
+def test_publish_threadsafe_with_ids_and_times_builds_what_event_create_builds(
+    ts: float | None, trace_id: str, span_id: str
+) -> None:
+    hub, _ = make_hub(clock=FakeClock(50.0))
+    for _ in range(2):  # the first call caches the topic and agent
+        got = hub.publish_threadsafe("span.started", "a", ts=ts, trace_id=trace_id,
+                                     span_id=span_id, name="x")  # fmt: skip
+        want = Event.create("span.started", "a", {"name": "x"}, ts=ts, trace_id=trace_id,
+                            span_id=span_id, clock=hub.clock)  # fmt: skip
+        assert (got.ts, got.trace_id, got.span_id, got.data) == (
+            want.ts, want.trace_id, want.span_id, want.data
+        )  # fmt: skip
+    for bad in ({"trace_id": "x" * 257}, {"span_id": ""}, {"ts": float("nan")}, {"ts": -1.0}):
+        with pytest.raises(InvalidEvent):
+            hub.publish_threadsafe("span.started", "a", **bad)  # type: ignore[arg-type]
+
+
 def test_full_inbox_drops_oldest_and_counts_while_the_caller_never_blocks() -> None:
     async def main() -> tuple[Hub, CountingStore, float]:
         hub, store = make_hub(thread_buffer=1_000)

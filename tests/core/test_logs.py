@@ -63,6 +63,7 @@ def test_record_shape_and_source_fallbacks() -> None:
         "thread": "T",
         "function": "run",
         "exc": None,
+        "trace": None,
     }
     assert [line["source"] for line in lines] == ["coding_agent", "codeur.planner", "?"]
     assert [line["seq"] for line in lines] == [0, 1, 2]
@@ -272,6 +273,7 @@ def test_snapshot_shape_matches_internals_doc() -> None:
         "thread",
         "function",
         "exc",
+        "trace",
     }
     assert len(buf.snapshot(limit=5)["lines"]) == 5
     assert buf.snapshot(text="m29")["lines"][-1]["message"] == "m299"

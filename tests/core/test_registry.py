@@ -316,6 +316,7 @@ def test_snapshot_shape_and_order() -> None:
         "prompt_tokens",
         "completion_tokens",
         "cost_usd",
+        "cost_unknown",
         "errors",
         "last_error",
         "metrics",
@@ -446,7 +447,8 @@ def test_constructor_validates() -> None:
     with pytest.raises(ValueError):
         AgentRegistry(duration_window=0)
     reg = AgentRegistry()
-    assert (reg.name, reg.topics, reg.stale_after) == ("agents", ("agent.*", "admin.command"), 30.0)
+    assert (reg.name, reg.stale_after) == ("agents", 30.0)
+    assert reg.topics == ("agent.*", "admin.command", "span.started", "span.ended")
 
 
 # -- property tests -------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ PANELS = (
     ".cw-queue-stats",
     ".cw-system-metrics",
     ".cw-log-tail",
+    ".cw-trace-view",
 )
 
 _STATE_JS = """

@@ -12,6 +12,9 @@ from codeur_widgets.core.graph import snapshot_edges
 from codeur_widgets.core.hub import Hub
 from codeur_widgets.sim import Simulator
 
+# Fields that differ between two runs of one seed: ids and times.
+VARYING = ("duration", "task_id", "parent_id", "first_token_at")
+
 
 def record(hub: Hub) -> list[Event]:
     seen: list[Event] = []
@@ -63,7 +66,7 @@ def test_same_seed_same_event_sequence() -> None:
     def shape(events: list[Event]) -> list[tuple[Any, ...]]:
         keep = []
         for e in events:
-            data = {k: v for k, v in e.data.items() if k not in ("duration", "task_id")}
+            data = {k: v for k, v in e.data.items() if k not in VARYING}
             keep.append((e.topic, e.agent, sorted(data.items(), key=str)))
         return keep
 
@@ -305,7 +308,7 @@ def test_same_seed_same_sequence_with_errors_and_several_jobs() -> None:
             (
                 e.topic,
                 e.agent,
-                sorted((k, v) for k, v in e.data.items() if k not in ("duration", "task_id")),
+                sorted((k, v) for k, v in e.data.items() if k not in VARYING),
             )
             for e in seen
         ]

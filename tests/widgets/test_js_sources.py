@@ -31,6 +31,7 @@ WIDGETS = {
     "AgentGraphView": "agent_graph",
     "QueueStats": "queue_stats",
     "LogTail": "log_tail",
+    "TraceView": "trace_view",
 }
 
 

@@ -1,0 +1,1179 @@
+"""TraceStore: every job as a live tree of spans, open spans included (DESIGN section 11).
+
+The ``traces`` store folds the span events of :mod:`codeur_widgets.core.spans` (``span.*``),
+agent tasks (``agent.task.*``), job lifecycles (``job.*``), usage (``agent.tokens``) and the
+messages agents send inside a job (``agent.message``) into one tree per trace:
+
+* a trace is a job (trace id = job id) or, for work outside any job, the tree under a root span;
+  it is **running** while its job runs or a span is open, then **ok**, **failed** or
+  **cancelled** (the job's outcome; without a job, whether a root span failed);
+* a span is visible from its start, open (``end`` None) until its end arrives; the browser ages
+  it, so an open span costs no message;
+* order does not matter: a child may end after its parent, an end may come before its start (the
+  span is then shown from its end until the start fills it in), a parent may arrive after its
+  children; a repeated start or end is merged, never counted twice;
+* per trace: status, start, end, agents, tokens, cost (computed from the price table when a call
+  gives tokens and a model but no cost; ``cost_unknown`` counts calls whose price is unknown),
+  errors, open spans, span count, and links (a message one agent sent to another inside it).
+
+Everything is bounded: the newest ``max_traces`` traces (oldest evicted first, late events for
+them ignored and counted), at most ``max_spans`` spans per trace (more are counted as
+``omitted``, their usage and errors still added to the totals), ``max_total_spans`` in all, and
+content (prompts, answers, tool arguments and results) kept for the newest
+``max_content_spans`` spans only, each cut per :func:`~codeur_widgets.core.spans.content`.
+Every event is O(1); summaries and trees are built when a view asks (≤ 10 times a second).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .clock import Clock, wall_clock
+from .events import Event
+from .queue import normalise_status
+from .spans import (
+    CONTENT_TOTAL,
+    SPAN_ENDED,
+    SPAN_KINDS,
+    SPAN_STARTED,
+    SPAN_UPDATED,
+    content,
+    cut_text,
+)
+from .store import Store
+
+if TYPE_CHECKING:
+    from .prices import Prices
+
+__all__ = [
+    "MAX_SPANS",
+    "MAX_TRACES",
+    "TRACE_STATUSES",
+    "Span",
+    "Trace",
+    "TraceEncoder",
+    "TraceStore",
+]
+
+TRACE_STATUSES = ("running", "ok", "failed", "cancelled")
+MAX_TRACES = 500
+MAX_SPANS = 2_000
+MAX_TOTAL_SPANS = 200_000
+"""Spans kept in all traces together; past it the oldest traces are evicted (memory bound)."""
+MAX_CONTENT_SPANS = 2_000
+"""Spans whose content (input, output) is kept: the newest; older ones keep their timings."""
+SPAN_CONTENT = CONTENT_TOTAL // 2
+"""Characters of content kept per span and field (input, output)."""
+MAX_TRACE_AGENTS = 64
+MAX_LINKS = 256
+MAX_PENDING_LINKS = 64
+MAX_NAME = 256
+MAX_ERROR = 2_000
+SEARCH_TEXT = 8_192
+"""Characters of searchable text per trace (ids, names, agents, models, errors)."""
+SEARCH_WORDS = 128
+SNAPSHOT_LIMIT = 100
+SNAPSHOT_BUDGET = 60_000
+MAX_AGENTS_LISTED = 256
+
+_OPEN = "running"
+_KINDS = frozenset(SPAN_KINDS)
+_SPAN_STATUSES = ("ok", "error", "cancelled")
+_JOB_DONE = {"completed": "ok", "failed": "failed", "cancelled": "cancelled"}
+_DONE = frozenset(("ok", "failed", "cancelled"))
+# job topic -> the trace's job state ("?": from job.completed's fields, "??": from a status)
+_JOB_TOPICS = {
+    "job.enqueued": "queued",
+    "job.started": "running",
+    "job.completed": "?",
+    "job.failed": "failed",
+    "job.cancelled": "cancelled",
+    "job.canceled": "cancelled",
+    "job.status.changed": "??",
+}
+
+
+def _text(value: object, limit: int = MAX_NAME) -> str | None:
+    if type(value) is str and 0 < len(value) <= limit:
+        return value
+    if isinstance(value, str) and value:
+        return value if len(value) <= limit else value[: limit - 1] + "…"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def _count(value: object) -> int | None:
+    f = _number(value)
+    if f is None or f < 0 or not f.is_integer():
+        return None
+    return int(f)
+
+
+class Span:
+    """One span of a trace (see :mod:`codeur_widgets.core.spans` for the fields)."""
+
+    __slots__ = (
+        "agent",
+        "attributes",
+        "completion",
+        "cost",
+        "cost_unknown",
+        "end",
+        "error",
+        "error_type",
+        "first_token_at",
+        "i",
+        "input",
+        "job_id",
+        "kind",
+        "model",
+        "name",
+        "output",
+        "parent_id",
+        "prompt",
+        "span_id",
+        "start",
+        "status",
+        "usage_seen",
+        "ver",
+    )
+
+    def __init__(self, i: int, span_id: str) -> None:
+        self.i = i  # arrival order in its trace: a stable, small id for views
+        self.span_id = span_id
+        self.parent_id: str | None = None
+        self.name = "span"
+        self.kind = "other"
+        self.agent: str | None = None
+        self.job_id: str | None = None
+        self.start: float | None = None
+        self.end: float | None = None
+        self.status = _OPEN
+        self.error_type: str | None = None
+        self.error: str | None = None
+        self.model: str | None = None
+        self.prompt = 0
+        self.completion = 0
+        self.cost: float | None = None
+        self.cost_unknown = False
+        self.usage_seen = False  # usage from span.ended is added once, whatever repeats
+        self.first_token_at: float | None = None
+        self.attributes: dict[str, Any] | None = None
+        self.input: Any = None
+        self.output: Any = None
+        self.ver = 0
+
+    @property
+    def open(self) -> bool:
+        return self.status == _OPEN
+
+    def to_dict(self, *, with_content: bool = False) -> dict[str, Any]:
+        """The span as plain data (content only when asked)."""
+        out: dict[str, Any] = {
+            "i": self.i,
+            "span_id": self.span_id,
+            "parent_id": self.parent_id,
+            "name": self.name,
+            "kind": self.kind,
+            "agent": self.agent,
+            "job_id": self.job_id,
+            "start": self.start,
+            "end": self.end,
+            "status": self.status,
+            "error_type": self.error_type,
+            "error": self.error,
+            "model": self.model,
+            "prompt_tokens": self.prompt,
+            "completion_tokens": self.completion,
+            "cost_usd": self.cost,
+            "cost_unknown": self.cost_unknown,
+            "first_token_at": self.first_token_at,
+            "attributes": dict(self.attributes) if self.attributes else {},
+        }
+        start, end, first = self.start, self.end, self.first_token_at
+        out["duration"] = end - start if start is not None and end is not None else None
+        out["ttft"] = first - start if first is not None and start is not None else None
+        out["tokens_per_s"] = _tokens_per_s(self.completion, start, first, end)
+        if with_content:
+            out["input"] = self.input
+            out["output"] = self.output
+        return out
+
+
+def _tokens_per_s(
+    completion: int, start: float | None, first: float | None, end: float | None
+) -> float | None:
+    """Completion tokens per second of generation, from the first token to the end: known
+    only when the caller reported the first token (the prompt's processing is not generation)."""
+    if not completion or end is None or first is None or end - first <= 0:
+        return None
+    return completion / (end - first)
+
+
+class Trace:
+    """One trace: its spans by id (arrival order) and running totals.
+
+    No ``__slots__``: scalars start as class attributes, so creating a trace (once per job,
+    on the ingest path) sets only what it must; at most ``max_traces`` exist.
+    """
+
+    job_id: str | None = None
+    name: str | None = None
+    start: float | None = None
+    end: float | None = None  # latest span end seen
+    job_state: str | None = None  # queued, running, ok, failed, cancelled
+    job_start: float | None = None
+    job_end: float | None = None
+    open = 0
+    prompt = 0
+    completion = 0
+    cost = 0.0
+    cost_unknown = 0
+    errors = 0
+    first_error: str | None = None
+    root_error = False
+    omitted = 0
+    links_ver = 0
+    search_cache: tuple[int, str] = (-1, "")
+    ver = 0
+
+    def __init__(self, trace_id: str) -> None:
+        self.trace_id = trace_id
+        self.spans: dict[str, Span] = {}
+        self.order: list[Span] = []  # the same spans by arrival index
+        self.agents: dict[str, None] = {}
+        self.links: list[list[Any]] = []  # [from i, to i or -1, kind, ts]
+        self.pending: dict[str, list[list[Any]]] = {}  # target agent -> links waiting for a span
+        self.agent_open: dict[str, dict[str, None]] = {}  # agent -> its open span ids, in order
+        self.agent_last: dict[str, str] = {}  # agent -> its newest span id
+        # What a text filter searches: distinct names, agents, models, errors (bounded), as given;
+        # the case-folded text is built when a filter asks, not per event.
+        self.words: dict[str, None] = {trace_id: None}
+
+    @property
+    def status(self) -> str:
+        """running, ok, failed or cancelled (see the module's docstring)."""
+        state = self.job_state
+        if state in ("ok", "failed", "cancelled"):
+            return state
+        if self.open or state is not None:
+            return "running"
+        return "failed" if self.root_error else "ok"
+
+    def finished_at(self) -> float | None:
+        """When the trace ended, None while it runs."""
+        if self.job_state in ("ok", "failed", "cancelled"):
+            return self.job_end if self.job_end is not None else self.end
+        if self.open or self.job_state is not None:
+            return None
+        return self.end
+
+    def note(self, text: str | None) -> None:
+        """Add ``text`` to what a text filter searches (bounded)."""
+        words = self.words
+        if text and text not in words and len(words) < SEARCH_WORDS:
+            words[text] = None
+
+    @property
+    def search(self) -> str:
+        """The case-folded text a filter searches (rebuilt when the trace changed)."""
+        ver, text = self.search_cache
+        if ver != self.ver:
+            parts = [*self.words, self.job_id or "", self.name or ""]
+            text = "\n".join(parts).casefold()[:SEARCH_TEXT]
+            self.search_cache = (self.ver, text)
+        return text
+
+    def see_time(self, ts: float | None) -> None:
+        if ts is None:
+            return
+        if self.start is None or ts < self.start:
+            self.start = ts
+
+    def see_end(self, ts: float) -> None:
+        if self.end is None or ts > self.end:
+            self.end = ts
+
+    def summary(self) -> dict[str, Any]:
+        """The trace's entry in lists: small, no spans."""
+        agents = list(self.agents)
+        return {
+            "id": self.trace_id,
+            "job": self.job_id,
+            "name": self.name,
+            "status": self.status,
+            "start": self.start,
+            "end": self.finished_at(),
+            "agents": agents[:8],
+            "more_agents": max(0, len(agents) - 8),
+            "prompt_tokens": self.prompt,
+            "completion_tokens": self.completion,
+            "cost_usd": round(self.cost, 6),
+            "cost_unknown": self.cost_unknown,
+            "errors": self.errors,
+            "error": self.first_error,
+            "spans": len(self.spans) + self.omitted,
+            "open": self.open,
+            "omitted": self.omitted,
+        }
+
+
+class TraceStore(Store):
+    """The ``traces`` store: recent traces with their span trees, live.
+
+    Args:
+        clock: unix-seconds clock (a ``FakeClock`` in tests).
+        prices: prices calls that report tokens and a model but no cost (None: such a cost is
+            unknown).
+        max_traces: traces kept (the newest by creation; the oldest is evicted first).
+        max_spans: spans kept per trace; more are counted in the trace's ``omitted``.
+        max_total_spans: spans kept in all traces together (oldest traces evicted past it).
+        max_content_spans: spans whose captured content is kept (the newest).
+        capture_content: False drops all content (``Hub(capture_content=False)``).
+
+    Counters: :attr:`evicted` (traces), :attr:`late` (events for an evicted trace),
+    :attr:`ignored` (events that name no span or trace).
+    """
+
+    name: ClassVar[str] = "traces"
+    topics: ClassVar[tuple[str, ...]] = (
+        "span.*",
+        "agent.task.*",
+        "agent.tokens",
+        "agent.message",
+        "job.*",
+    )
+
+    def __init__(
+        self,
+        clock: Clock = wall_clock,
+        prices: Prices | None = None,
+        *,
+        max_traces: int = MAX_TRACES,
+        max_spans: int = MAX_SPANS,
+        max_total_spans: int = MAX_TOTAL_SPANS,
+        max_content_spans: int = MAX_CONTENT_SPANS,
+        capture_content: bool | None = None,
+    ) -> None:
+        super().__init__(clock)
+        for name, value in (
+            ("max_traces", max_traces),
+            ("max_spans", max_spans),
+            ("max_total_spans", max_total_spans),
+            ("max_content_spans", max_content_spans),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.prices = prices
+        self.max_traces = max_traces
+        self.max_spans = max_spans
+        self.max_total_spans = max_total_spans
+        self.max_content_spans = max_content_spans
+        self.capture_content = capture_content
+        self._traces: OrderedDict[str, Trace] = OrderedDict()
+        self._gone: OrderedDict[str, None] = OrderedDict()  # evicted trace ids (bounded)
+        self._with_content: deque[Span] = deque()
+        self._agents: dict[str, None] = {}
+        self.total_spans = 0
+        self.evicted = 0
+        self.late = 0
+        self.ignored = 0
+        self._snap_key: tuple[Any, ...] | None = None
+        self._snap: dict[str, Any] = {}
+        self._handlers = {
+            SPAN_STARTED: self._open,
+            SPAN_UPDATED: self._span_updated,
+            SPAN_ENDED: self._span_ended,
+            "agent.task.started": self._task_started,
+            "agent.task.completed": self._task_ended,
+            "agent.task.failed": self._task_ended,
+            "agent.tokens": self._tokens,
+            "agent.message": self._message,
+            **dict.fromkeys(_JOB_TOPICS, self._job),
+            "job.enqueued": self._job_enqueued,
+            "job.started": self._job_started,
+            "job.completed": self._job_completed,
+        }
+
+    # -- reading -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._traces)
+
+    def __contains__(self, trace_id: object) -> bool:
+        return trace_id in self._traces
+
+    def trace(self, trace_id: str) -> Trace | None:
+        """The live :class:`Trace` object (read-only for callers), or None."""
+        return self._traces.get(trace_id)
+
+    def get(self, trace_id: str) -> dict[str, Any] | None:
+        """A trace's summary by trace id (a job's trace id is its job id), or None."""
+        t = self._traces.get(trace_id)
+        return t.summary() if t is not None else None
+
+    def ids(self) -> list[str]:
+        """Trace ids, newest first."""
+        return list(reversed(self._traces))
+
+    def agents(self) -> list[str]:
+        """Agents seen in traces (at most 256), sorted."""
+        return sorted(self._agents)
+
+    def spans(self, trace_id: str, *, with_content: bool = False) -> list[dict[str, Any]]:
+        """A trace's spans in arrival order (empty when unknown)."""
+        t = self._traces.get(trace_id)
+        if t is None:
+            return []
+        return [s.to_dict(with_content=with_content) for s in t.spans.values()]
+
+    def span_version(self, trace_id: str, i: int) -> int | None:
+        """The store version at which span ``i`` of a trace last changed (None: no such span)."""
+        t = self._traces.get(trace_id)
+        s = _nth(t, i) if t is not None else None
+        return s.ver if s is not None else None
+
+    def span(self, trace_id: str, span: str | int) -> dict[str, Any] | None:
+        """One span with its content and links (by span id or arrival index), or None."""
+        t = self._traces.get(trace_id)
+        if t is None:
+            return None
+        found: Span | None
+        if isinstance(span, int) and not isinstance(span, bool):
+            found = _nth(t, span)
+        else:
+            found = t.spans.get(str(span))
+        if found is None:
+            return None
+        out = found.to_dict(with_content=True)
+        by_i = {s.i: s for s in t.spans.values()} if t.links else {}
+        out["links"] = [
+            {
+                "direction": "out" if src == found.i else "in",
+                "agent": (by_i[dst].agent if src == found.i and dst in by_i else None)
+                if src == found.i
+                else (by_i[src].agent if src in by_i else None),
+                "kind": kind,
+                "ts": ts,
+            }
+            for src, dst, kind, ts in t.links
+            if found.i in (src, dst)
+        ][:32]
+        return out
+
+    def query(
+        self,
+        status: str | None = None,
+        agent: str | None = None,
+        text: str | None = None,
+        limit: int | None = SNAPSHOT_LIMIT,
+    ) -> list[dict[str, Any]]:
+        """Summaries of the newest traces matching every filter given, newest first.
+
+        ``status``: running, ok, failed or cancelled; ``agent``: an agent involved; ``text``: a
+        case-insensitive substring of the trace's id, job, name, agents, span names, models or
+        error messages.
+        """
+        if status is not None and status not in TRACE_STATUSES:
+            raise ValueError(f"unknown status {status!r}; expected one of {TRACE_STATUSES}")
+        needle = text.casefold() if text else None
+        out: list[dict[str, Any]] = []
+        for t in reversed(self._traces.values()):
+            if status is not None and t.status != status:
+                continue
+            if agent is not None and agent not in t.agents:
+                continue
+            if needle is not None and needle not in t.search:
+                continue
+            out.append(t.summary())
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def counters(self) -> dict[str, int]:
+        """Bookkeeping for health views."""
+        return {
+            "traces": len(self._traces),
+            "spans": self.total_spans,
+            "evicted": self.evicted,
+            "late": self.late,
+            "ignored": self.ignored,
+        }
+
+    def snapshot(self, limit: int = SNAPSHOT_LIMIT) -> dict[str, Any]:
+        """The ``traces`` snapshot: counts by status and the newest ``limit`` summaries (cut
+        to ~60 KB serialised; ``listed`` says how many are in ``traces``)."""
+        key = (self.version, limit)
+        if key != self._snap_key:
+            counts = dict.fromkeys(TRACE_STATUSES, 0)
+            for t in self._traces.values():
+                counts[t.status] += 1
+            listed = _fit(self.query(limit=limit), SNAPSHOT_BUDGET)
+            self._snap = {
+                "counts": counts,
+                "total": len(self._traces),
+                "traces": listed,
+                "agents": self.agents(),
+                "counters": self.counters(),
+            }
+            self._snap_key = key
+        return {"now": self.clock(), **self._snap}
+
+    # -- ingest --------------------------------------------------------------------------------
+    def routes(self) -> dict[str, Any]:
+        """The handler of each topic, subscribed by the hub directly (see :meth:`apply`)."""
+        return dict(self._handlers)
+
+    def apply(self, event: Event) -> None:
+        """Fold one event in (O(1)); odd fields are ignored, never raised."""
+        handler = self._handlers.get(event.topic)
+        if handler is not None:
+            handler(event)
+
+    def _trace(self, trace_id: str, ts: float | None) -> Trace | None:
+        """The trace, created when new (evicting the oldest past the bounds); None when the
+        id belongs to a trace already evicted (a late event)."""
+        t = self._traces.get(trace_id)
+        if t is not None:
+            return t
+        if trace_id in self._gone:
+            self.late += 1
+            return None
+        if len(self._traces) >= self.max_traces:
+            self._evict()
+            while len(self._traces) >= self.max_traces:  # max_traces was lowered
+                self._evict()
+        t = self._traces[trace_id] = Trace(trace_id)
+        t.start = ts
+        return t
+
+    def _evict(self) -> None:
+        old_id, old = self._traces.popitem(last=False)
+        self.total_spans -= len(old.spans)
+        self.evicted += 1
+        self._gone[old_id] = None
+        if len(self._gone) > 2 * self.max_traces:
+            self._gone.popitem(last=False)
+
+    def _changed(self, t: Trace, s: Span | None = None) -> None:
+        self.touch()
+        t.ver = self.version
+        if s is not None:
+            s.ver = self.version
+
+    def _add_span(self, t: Trace, span_id: str, agent: str | None, running: bool) -> Span | None:
+        """A new span in ``t``, or None when the trace is full (counted as omitted)."""
+        if len(t.spans) >= self.max_spans:
+            t.omitted += 1
+            self._changed(t)
+            return None
+        while self.total_spans >= self.max_total_spans and len(self._traces) > 1:
+            oldest = next(iter(self._traces))
+            if oldest == t.trace_id:
+                break
+            self._evict()
+        s = Span(len(t.spans), span_id)
+        t.spans[span_id] = s
+        t.order.append(s)
+        self.total_spans += 1
+        if agent is not None:
+            s.agent = agent
+            if agent not in t.agents and len(t.agents) < MAX_TRACE_AGENTS:
+                t.agents[agent] = None
+                t.note(agent)
+            if agent not in self._agents and len(self._agents) < MAX_AGENTS_LISTED:
+                self._agents[agent] = None
+        if running:
+            t.open += 1
+            if agent is not None:
+                t.agent_open.setdefault(agent, {})[span_id] = None
+        if agent is not None:
+            t.agent_last[agent] = span_id
+            if t.pending:
+                self._resolve_links(t, agent, s)
+        return s
+
+    def _describe(self, t: Trace, s: Span, data: dict[str, Any], event: Event) -> None:
+        """Fill a span's description from a start (or a self-describing end)."""
+        # The hot path of every start: fields are read once, absent ones cost a dict look-up.
+        get = data.get
+        name = get("name")
+        if name is None:
+            name = get("task")
+        if name is not None:
+            if type(name) is not str or not 0 < len(name) <= MAX_NAME:
+                name = _text(name)
+            if name is not None:
+                s.name = name
+                t.note(name)
+        kind = get("kind")
+        if kind is not None and kind in _KINDS:
+            s.kind = kind
+        parent = get("parent_id")
+        if parent is not None:
+            if type(parent) is not str or not 0 < len(parent) <= 256:
+                parent = _text(parent, 256)
+            if parent is not None and parent != s.span_id:
+                s.parent_id = parent
+        job = get("job_id")
+        if job is not None:
+            if type(job) is not str or not 0 < len(job) <= 256:
+                job = _text(job, 256)
+            if job is not None:
+                s.job_id = job
+                if t.job_id is None:
+                    t.job_id = job
+        model = get("model")
+        if model is not None and s.model is None:
+            if type(model) is not str or not 0 < len(model) <= MAX_NAME:
+                model = _text(model)
+            if model is not None:
+                s.model = model
+                t.note(model)
+        attributes = get("attributes")
+        if attributes and isinstance(attributes, dict):
+            s.attributes = _merge_attributes(s.attributes, attributes)
+        if "input" in data:
+            self._keep_content(s, "input", data["input"])
+        if t.name is None and s.parent_id is None:
+            t.name = s.name
+
+    def _keep_content(self, s: Span, field: str, value: Any) -> None:
+        if self.capture_content is False or value is None:
+            return
+        kept = content(value, messages=s.kind == "llm", budget=SPAN_CONTENT)
+        had = s.input is not None or s.output is not None
+        setattr(s, field, kept)
+        if not had:
+            queue = self._with_content
+            queue.append(s)
+            while len(queue) > self.max_content_spans:
+                old = queue.popleft()
+                old.input = old.output = None
+
+    def _ids(self, event: Event, fallback_span: object = None) -> tuple[str | None, str | None]:
+        """(trace id, span id) of a span event: the envelope's, else the job's and the task's;
+        a span with no trace is the root of its own."""
+        span_id = event.span_id
+        if span_id is None and fallback_span is not None:
+            span_id = _text(fallback_span, 256)
+        trace_id = event.trace_id
+        if trace_id is None:
+            trace_id = _text(event.data.get("job_id"), 256) or span_id
+        return trace_id, span_id
+
+    def _open(self, event: Event, fallback_span: object = None, kind: str | None = None) -> None:
+        if event.span_id is None and fallback_span is None:
+            self.ignored += 1  # no span to name (a producer without ids)
+            return
+        trace_id, span_id = self._ids(event, fallback_span)
+        if trace_id is None or span_id is None:
+            self.ignored += 1
+            return
+        ts = event.ts
+        t = self._traces.get(trace_id) or self._trace(trace_id, ts)
+        if t is None:
+            return
+        s = t.spans.get(span_id)
+        if s is None:
+            s = self._add_span(t, span_id, event.agent, running=True)
+            if s is None:
+                return
+            s.start = ts
+            if kind is not None:
+                s.kind = kind
+        elif s.start is None or ts < s.start:
+            s.start = ts  # the start after its end (out of order), or a repeated start
+        self._describe(t, s, event.data, event)
+        if t.start is None or ts < t.start:
+            t.start = ts
+        self.version = version = self.version + 1  # touch(), inlined: this runs per event
+        t.ver = s.ver = version
+
+    def _close(
+        self,
+        event: Event,
+        fallback_span: object,
+        status: str,
+        error_type: str | None,
+        error: str | None,
+        kind: str | None,
+    ) -> None:
+        if event.span_id is None and fallback_span is None:
+            self.ignored += 1  # no span to name (a producer without ids)
+            return
+        data = event.data
+        trace_id, span_id = self._ids(event, fallback_span)
+        if trace_id is None or span_id is None:
+            self.ignored += 1
+            return
+        t = self._traces.get(trace_id) or self._trace(trace_id, event.ts)
+        if t is None:
+            return
+        s = t.spans.get(span_id)
+        described = "start" in data  # a span whose start was never seen describes itself
+        created = s is None
+        if s is None:
+            if len(t.spans) >= self.max_spans and not described:
+                # The end of a span omitted at its start: its usage and error count, once.
+                self._usage(t, None, data, event)
+                if status == "error":
+                    self._count_error(t, None, error_type, error)
+                self._changed(t)
+                return
+            s = self._add_span(t, span_id, event.agent, running=False)
+            if s is None:  # full: this self-describing span is counted as omitted
+                self._usage(t, None, data, event)
+                if status == "error":
+                    self._count_error(t, None, error_type, error)
+                return
+            if kind is not None:
+                s.kind = kind
+        if described:
+            start = _number(data.get("start"))
+            if s.start is None and start is not None and start <= event.ts:
+                s.start = start
+                t.see_time(start)
+            self._describe(t, s, data, event)
+        if not created and s.status != _OPEN:
+            # A repeated end: what it adds is merged, nothing is counted again.
+            self._merge_end(t, s, data)
+            self._changed(t, s)
+            return
+        if not created:  # it was open until now
+            t.open -= 1
+            if s.agent is not None:
+                opened = t.agent_open.get(s.agent)
+                if opened is not None:
+                    opened.pop(s.span_id, None)
+        s.status = status
+        s.end = event.ts
+        s.error_type, s.error = error_type, error
+        self._merge_end(t, s, data)
+        self._usage(t, s, data, event)
+        if status == "error":
+            self._count_error(t, s, error_type, error)
+        if t.end is None or event.ts > t.end:
+            t.end = event.ts
+        self.version = version = self.version + 1
+        t.ver = s.ver = version
+
+    def _merge_end(self, t: Trace, s: Span, data: dict[str, Any]) -> None:
+        get = data.get
+        model = get("model")
+        if model is not None and model != s.model and (model := _text(model)) is not None:
+            s.model = model  # the response model is preferred over the requested one
+            t.note(model)
+        first = get("first_token_at")
+        if first is not None and (first := _number(first)) is not None:
+            s.first_token_at = first
+        attributes = get("attributes")
+        if attributes and isinstance(attributes, dict):
+            s.attributes = _merge_attributes(s.attributes, attributes)
+        if "output" in data:
+            self._keep_content(s, "output", data["output"])
+
+    def _usage(self, t: Trace, s: Span | None, data: dict[str, Any], event: Event) -> None:
+        """Add an LLM span's usage to the span (once) and to the trace's totals."""
+        get = data.get
+        prompt, completion, cost = get("prompt_tokens"), get("completion_tokens"), get("cost_usd")
+        if prompt is None and completion is None and cost is None:
+            return
+        if type(prompt) is not int or prompt < 0:
+            prompt = _count(prompt)
+        if type(completion) is not int or completion < 0:
+            completion = _count(completion)
+        if cost is not None:
+            cost = _number(cost)
+            if cost is not None and cost < 0:
+                cost = None
+        if prompt is None and completion is None and cost is None:
+            return
+        if s is not None:
+            if s.usage_seen:
+                return
+            s.usage_seen = True
+        prompt, completion = prompt or 0, completion or 0
+        unknown = False
+        if cost is None and (prompt or completion):
+            model = _text(get("model")) or (s.model if s is not None else None)
+            cost = self.prices.cost(model, prompt, completion) if self.prices else None
+            unknown = cost is None
+        t.prompt += prompt
+        t.completion += completion
+        if cost is not None:
+            t.cost += cost
+        if unknown:
+            t.cost_unknown += 1
+        if s is not None:
+            s.prompt += prompt
+            s.completion += completion
+            if cost is not None:
+                s.cost = (s.cost or 0.0) + cost
+            s.cost_unknown = unknown
+
+    def _count_error(
+        self, t: Trace, s: Span | None, error_type: str | None, error: str | None
+    ) -> None:
+        t.errors += 1
+        text = f"{error_type or 'Error'}: {error}" if error else (error_type or "Error")
+        if t.first_error is None:
+            t.first_error = cut_text(text, 200)
+        t.note(text[:200])
+        if s is not None and s.parent_id is None:
+            t.root_error = True
+
+    # -- span events ---------------------------------------------------------------------------
+    def _span_updated(self, event: Event) -> None:
+        trace_id, span_id = self._ids(event)
+        t = self._traces.get(trace_id) if trace_id else None
+        s = t.spans.get(span_id) if t is not None and span_id else None
+        if t is None or s is None:
+            self.ignored += 1  # an update is meaningless without its span
+            return
+        self._merge_end(t, s, event.data)
+        self._changed(t, s)
+
+    def _span_ended(self, event: Event) -> None:
+        data = event.data
+        get = data.get
+        status = get("status")
+        error_type = get("error_type")
+        error = get("error")
+        if error_type is not None:
+            error_type = _text(error_type, 128)
+        if error is not None:
+            error = _text(error, MAX_ERROR)
+        if status not in _SPAN_STATUSES:
+            status = "error" if error or error_type else "ok"
+        kind = get("kind")
+        self._close(event, None, status, error_type, error, kind if kind in _KINDS else None)
+
+    def _task_started(self, event: Event) -> None:
+        self._open(event, event.data.get("task_id"), "task")
+
+    def _task_ended(self, event: Event) -> None:
+        data = event.data
+        if event.topic == "agent.task.completed":
+            status, error_type, error = "ok", None, None
+        elif data.get("cancelled") is True:
+            status, error_type, error = "cancelled", None, None
+        else:
+            status = "error"
+            error_type = _text(data.get("error_type"), 128) or "Error"
+            error = _text(data.get("error"), MAX_ERROR) or "task failed"
+        self._close(event, data.get("task_id"), status, error_type, error, "task")
+
+    def _tokens(self, event: Event) -> None:
+        """Task-level usage (``agent.tokens`` inside a span): to that span and its trace."""
+        if event.trace_id is None:
+            return
+        t = self._traces.get(event.trace_id)
+        if t is None:
+            return
+        data = event.data
+        prompt = _count(data.get("prompt", 0))
+        completion = _count(data.get("completion", 0))
+        cost = _number(data.get("cost_usd", 0.0))
+        if prompt is None or completion is None or cost is None or cost < 0:
+            self.ignored += 1
+            return
+        t.prompt += prompt
+        t.completion += completion
+        t.cost += cost
+        s = t.spans.get(event.span_id) if event.span_id else None
+        if s is not None:
+            s.prompt += prompt
+            s.completion += completion
+            s.cost = (s.cost or 0.0) + cost
+        self._changed(t, s)
+
+    # -- links and jobs ------------------------------------------------------------------------
+    def _message(self, event: Event) -> None:
+        data = event.data
+        trace_id = event.trace_id or _text(data.get("job_id"), 256)
+        if trace_id is None or event.agent is None:
+            return
+        t = self._traces.get(trace_id)
+        target = data.get("target")
+        if t is None or not isinstance(target, str):
+            return
+        source = t.spans.get(event.span_id) if event.span_id else None
+        if source is None:
+            source = _innermost(t, event.agent)
+        if source is None or len(t.links) >= MAX_LINKS:
+            return
+        kind = _text(data.get("kind"), 64) or "message"
+        link = [source.i, -1, kind, event.ts]
+        dest = _innermost(t, target, open_only=True)
+        if dest is not None and dest is not source:
+            link[1] = dest.i
+        else:
+            waiting = t.pending.setdefault(target, [])
+            if len(waiting) < MAX_PENDING_LINKS:
+                waiting.append(link)
+        t.links.append(link)
+        t.links_ver += 1
+        self._changed(t)
+
+    def _resolve_links(self, t: Trace, agent: str, s: Span) -> None:
+        waiting = t.pending.pop(agent, None)
+        if waiting:
+            for link in waiting:
+                if link[0] != s.i:
+                    link[1] = s.i
+            t.links_ver += 1
+
+    def _job(self, event: Event) -> None:
+        """Any ``job.*`` topic (see ``_JOB_TOPICS``); the three common ones have their own."""
+        state = _JOB_TOPICS.get(event.topic)
+        if state is None:
+            return
+        data = event.data
+        if state == "?":  # job.completed: the outcome from its fields
+            status = data.get("status")
+            found = normalise_status(status) if status is not None else None
+            outcome = _JOB_DONE.get(found) if found is not None else None
+            state = outcome or ("failed" if data.get("success") is False else "ok")
+        elif state == "??":  # job.status.changed
+            outcome = normalise_status(data.get("status", data.get("new_status")))
+            if outcome is None:
+                return
+            state = _JOB_DONE.get(outcome, "queued" if outcome == "queued" else "running")
+        self._job_state(event, state)
+
+    def _job_enqueued(self, event: Event) -> None:
+        self._job_state(event, "queued")
+
+    def _job_started(self, event: Event) -> None:
+        self._job_state(event, "running")
+
+    def _job_completed(self, event: Event) -> None:
+        data = event.data
+        status = data.get("status")
+        if status is None:  # the common case: success or not
+            self._job_state(event, "failed" if data.get("success") is False else "ok")
+        else:
+            self._job(event)
+
+    def _job_state(self, event: Event, state: str) -> None:
+        data = event.data
+        job_id = data.get("job_id")
+        if type(job_id) is not str or not 0 < len(job_id) <= 256:
+            job_id = _text(job_id, 256)
+            if job_id is None:
+                return
+        ts = event.ts
+        t = self._traces.get(job_id) or self._trace(job_id, ts)
+        if t is None:
+            return
+        t.job_id = job_id
+        if state == "queued" or t.name is None:
+            kind = data.get("kind")
+            if kind is not None and (kind := _text(kind)) is not None:
+                t.name = kind
+                t.note(kind)
+        if state in _DONE:
+            if t.job_state not in _DONE:
+                t.job_end = ts
+            if t.end is None or ts > t.end:
+                t.end = ts
+        elif t.job_state in _DONE and ts <= (t.job_end or 0.0):
+            return  # a late start of a finished job
+        elif t.job_start is None:
+            t.job_start = ts
+        t.job_state = state
+        if t.start is None or ts < t.start:
+            t.start = ts
+        self.version = version = self.version + 1
+        t.ver = version
+
+
+def _innermost(t: Trace, agent: str, *, open_only: bool = False) -> Span | None:
+    """The agent's most recently started open span in ``t`` (else its newest span)."""
+    opened = t.agent_open.get(agent)
+    if opened:
+        return t.spans.get(next(reversed(opened)))
+    if open_only:
+        return None
+    last = t.agent_last.get(agent)
+    return t.spans.get(last) if last is not None else None
+
+
+def _nth(t: Trace, i: int) -> Span | None:
+    return t.order[i] if 0 <= i < len(t.order) else None
+
+
+def _merge_attributes(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(old) if old else {}
+    for key, value in new.items():
+        if len(merged) >= 64 and key not in merged:
+            break
+        if isinstance(value, str):
+            value = cut_text(value, 1_024)
+        elif not (value is None or isinstance(value, (bool, int, float))):
+            value = cut_text(json.dumps(value, default=str), 1_024)
+        merged[str(key)[:128]] = value
+    return merged
+
+
+def _fit(items: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    used = 0
+    out = []
+    for item in items:
+        used += len(json.dumps(item, default=str)) + 1
+        if used > budget:
+            break
+        out.append(item)
+    return out
+
+
+class TraceEncoder:
+    """One view's feed of one trace: compact rows, only what changed, paged to fit a message.
+
+    Each :meth:`next` returns a patch (or None when nothing changed)::
+
+        {"trace": id, "reset": bool, "t0": unix seconds, "strings": [new strings],
+         "rows": {"i": [...] or "i0": first, "p": [...], "n": [...], "k": [...], "a": [...],
+                  "st": [...], "s": [...], "d": [...]},
+         "links": [[from i, to i, kind string index, ms], ...] or absent, "more": bool,
+         "summary": {...}, "now": hub time}
+
+    ``i`` is a span's arrival index (its id for the view; ``i0`` alone when the rows are
+    consecutive, the first one's), ``p`` its parent's index (-1: a root
+    or a parent not seen yet), ``n``/``k``/``a``/``st`` indices into the string table (name,
+    kind, agent, status; -1 for none), ``s`` the start in ms after ``t0`` (None when unknown),
+    ``d`` the duration in ms (None while open). Strings are sent once per view: ``strings``
+    appends to the table the view already has (a ``reset`` empties it). Rows beyond ``budget``
+    serialised bytes wait for the next call (``more`` true).
+    """
+
+    def __init__(self, store: TraceStore, trace_id: str) -> None:
+        self.store = store
+        self.trace_id = trace_id
+        self._strings: dict[str, int] = {}
+        self._sent_ver = -1  # spans changed after this version are sent
+        self._pending: list[Span] = []  # rows of a paged update still to send
+        self._links_ver = -1
+        self._t0: float | None = None
+        self._reset = True
+
+    @property
+    def more(self) -> bool:
+        """True while rows of a paged update are still to be sent."""
+        return bool(self._pending)
+
+    def _string(self, value: str | None, new: list[str]) -> int:
+        if value is None:
+            return -1
+        k = self._strings.get(value)
+        if k is None:
+            k = self._strings[value] = len(self._strings)
+            new.append(value)
+        return k
+
+    def next(self, budget: int = 60_000) -> dict[str, Any] | None:
+        """The next patch for the view, or None when it is up to date."""
+        t = self.store.trace(self.trace_id)
+        if t is None:
+            if self._reset or self._t0 is not None:
+                self._reset = False
+                self._t0 = None
+                return {"trace": self.trace_id, "reset": True, "missing": True, "strings": [],
+                        "rows": _columns([]), "more": False, "summary": None,
+                        "now": self.store.clock(), "t0": None}  # fmt: skip
+            return None
+        reset = self._reset
+        if reset:
+            self._strings = {}
+            self._t0 = t.start if t.start is not None else self.store.clock()
+            self._sent_ver = -1
+            self._links_ver = -1
+        if not self._pending:
+            if not reset and t.ver <= self._sent_ver:
+                return None
+            self._pending = [s for s in t.spans.values() if s.ver > self._sent_ver]
+            self._sent_ver = t.ver
+        t0 = self._t0
+        assert t0 is not None
+        new: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        used = 300 + sum(len(x) + 4 for x in new)
+        for s in self._pending:
+            parent = t.spans.get(s.parent_id) if s.parent_id else None
+            row = (
+                s.i,
+                parent.i if parent is not None else -1,
+                self._string(s.name, new),
+                self._string(s.kind, new),
+                self._string(s.agent, new),
+                self._string(s.status, new),
+                None if s.start is None else round((s.start - t0) * 1000),
+                None
+                if s.end is None
+                else round((s.end - (s.start if s.start is not None else s.end)) * 1000),
+            )
+            # A value costs its digits, a comma and a space (the kernel's JSON is not compact);
+            # the index column is usually sent as its first value alone (contiguous rows).
+            used += sum(len(str(v)) + 2 for v in row[1:]) + 2
+            if rows and used + sum(len(x.encode()) + 4 for x in new) > budget:
+                break
+            rows.append(row)
+        while len(rows) > 1 and _json_size(new, rows) > budget:  # the estimate was short
+            rows = rows[: len(rows) * 9 // 10]
+        # Strings made for rows that did not fit are sent anyway (they are in the table now).
+        self._pending = self._pending[len(rows) :]
+        patch: dict[str, Any] = {
+            "trace": t.trace_id,
+            "reset": reset,
+            "t0": t0,
+            "strings": new,
+            "rows": _columns(rows),
+            "more": bool(self._pending),
+            "summary": t.summary(),
+            "now": self.store.clock(),
+        }
+        if t.links_ver != self._links_ver:
+            kinds = [self._string(link[2], new) for link in t.links]
+            patch["links"] = [
+                [link[0], link[1], k, round((link[3] - t0) * 1000)]
+                for link, k in zip(t.links, kinds, strict=True)
+            ]
+            self._links_ver = t.links_ver
+        self._reset = False
+        return patch
+
+
+_COLUMNS = ("i", "p", "n", "k", "a", "st", "s", "d")
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Rows as one list per column (``_COLUMNS``): fewer bytes than a dict per row. When the
+    indices are consecutive (a whole trace), ``i`` is replaced by ``i0``, the first."""
+    if not rows:
+        return {key: [] for key in _COLUMNS}
+    cols: dict[str, Any] = {
+        key: list(col) for key, col in zip(_COLUMNS, zip(*rows, strict=True), strict=True)
+    }
+    first = cols["i"][0]
+    if cols["i"][-1] - first == len(rows) - 1 and cols["i"] == list(
+        range(first, first + len(rows))
+    ):
+        del cols["i"]
+        cols["i0"] = first
+    return cols
+
+
+def _json_size(strings: list[str], rows: list[tuple[Any, ...]]) -> int:
+    body = {"strings": strings, "rows": _columns(rows)}
+    return len(json.dumps(body, ensure_ascii=False).encode()) + 600  # + the other fields
