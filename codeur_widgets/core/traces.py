@@ -603,6 +603,24 @@ class TraceStore(Store):
                 self._resolve_links(t, agent, s)
         return s
 
+    def _reattribute(self, t: Trace, s: Span, agent: str) -> None:
+        """Give an existing span to ``agent`` (its producer learned whose it is)."""
+        if s.agent is not None:
+            opened = t.agent_open.get(s.agent)
+            if opened is not None:
+                opened.pop(s.span_id, None)
+            if t.agent_last.get(s.agent) == s.span_id:
+                del t.agent_last[s.agent]
+        s.agent = agent
+        if agent not in t.agents and len(t.agents) < MAX_TRACE_AGENTS:
+            t.agents[agent] = None
+            t.note(agent)
+        if agent not in self._agents and len(self._agents) < MAX_AGENTS_LISTED:
+            self._agents[agent] = None
+        if s.open:
+            t.agent_open.setdefault(agent, {})[s.span_id] = None
+        t.agent_last[agent] = s.span_id
+
     def _describe(self, t: Trace, s: Span, data: dict[str, Any], event: Event) -> None:
         """Fill a span's description from a start (or a self-describing end)."""
         # The hot path of every start: fields are read once, absent ones cost a dict look-up.
@@ -692,8 +710,15 @@ class TraceStore(Store):
             s.start = ts
             if kind is not None:
                 s.kind = kind
-        elif s.start is None or ts < s.start:
-            s.start = ts  # the start after its end (out of order), or a repeated start
+        else:
+            if s.start is None or ts < s.start:
+                s.start = ts  # the start after its end (out of order), or a repeated start
+            if kind is not None and s.kind == "other":
+                # Seen first without meaning, now known as a task: an OpenTelemetry span whose
+                # attributes tell that it is an agent only later (LangChain in the kernel).
+                s.kind = kind
+            if event.agent is not None and s.agent != event.agent:
+                self._reattribute(t, s, event.agent)
         self._describe(t, s, event.data, event)
         if t.start is None or ts < t.start:
             t.start = ts

@@ -517,3 +517,21 @@ def test_over_the_span_cap_totals_stay_exact(case: dict[str, Any], cap: int) -> 
     ended = [s for s in case["spans"] if s["ended"]]
     assert summary["prompt_tokens"] == sum(s["prompt"] for s in ended)
     assert summary["errors"] == sum(1 for s in ended if s["error"])
+
+
+def test_a_span_first_seen_without_meaning_becomes_the_task_it_turns_out_to_be() -> None:
+    """OpenTelemetry in the kernel: LangChain's span is published as `span.started` (kind
+    other, no agent) when it starts, and as `agent.task.started` with the same span id once its
+    attributes show it is an agent: one span, upgraded, never two."""
+    store = TraceStore(clock=FakeClock(T0))
+    store.apply(start("s1", kind="other", agent=None, ts=T0))
+    store.apply(start("s2", "s1", kind="llm", agent=None, ts=T0 + 0.1))
+    store.apply(ev("agent.task.started", agent="coder", span="s1", ts=T0, task="Write code"))
+    spans = by_id(store)
+    assert len(spans) == 2
+    assert spans["s1"]["kind"] == "task" and spans["s1"]["agent"] == "coder"
+    assert spans["s1"]["name"] == "Write code"
+    assert "coder" in store.get("t")["agents"]  # type: ignore[index]
+    store.apply(ev("agent.task.completed", agent="coder", span="s1", ts=T0 + 1, duration=1.0))
+    store.apply(end("s2", T0 + 0.5))
+    assert store.get("t")["open"] == 0  # type: ignore[index]
