@@ -91,7 +91,23 @@ def test_pydantic_ai_agent_as_a_tool(pydantic_ai: Any, hub: Hub, rec: Recorder) 
     assert tokens["boss"][0] + tokens["joke_writer"][0] == usage.input_tokens
     assert tokens["boss"][1] + tokens["joke_writer"][1] == usage.output_tokens
     assert rec.topic("agent.tokens") == []  # aggregated usage (on agent spans) not re-added
+    for name in ("boss", "joke_writer"):  # the cards show the same usage, counted once
+        assert (card(hub, name)["prompt_tokens"], card(hub, name)["completion_tokens"]) == tokens[
+            name
+        ]
     assert "boss->joke_writer" in edges(hub)
+    # the trace view: one trace holds both agents' spans, nested, the writer's under the boss's
+    (trace,) = [t for t in hub.traces.query(agent="joke_writer") if t["status"] == "ok"]
+    assert {"boss", "joke_writer"} <= set(trace["agents"])
+    spans = {s["span_id"]: s for s in hub.traces.spans(trace["id"])}
+    writer = next(s for s in spans.values() if s["agent"] == "joke_writer" and s["kind"] == "agent")
+    ancestors = []
+    parent = writer["parent_id"]
+    while parent in spans:
+        ancestors.append(spans[parent])
+        parent = spans[parent]["parent_id"]
+    assert any(a["agent"] == "boss" and a["kind"] == "agent" for a in ancestors)
+    assert any(s["kind"] == "llm" and s["agent"] == "joke_writer" for s in spans.values())
     assert ("boss", "joke_writer", "delegate") in rec.flows()
     tools = [e for e in rec.topic("span.ended") if e.data.get("tool") == "ask_joke_writer"]
     assert len(tools) == 1 and tools[0].agent == "boss"
@@ -151,6 +167,8 @@ def test_langchain_planner_delegates_to_coder(langchain: Any, hub: Hub, rec: Rec
         reviewer.invoke("patch")
 
     assert rec.tokens() == {"planner_agent": (20, 5), "coder_agent": (12, 7)}
+    assert card(hub, "planner_agent")["prompt_tokens"] == 20
+    assert card(hub, "coder_agent")["completion_tokens"] == 7
     assert card(hub, "planner_agent")["tasks_completed"] == 1
     assert card(hub, "coder_agent")["tasks_completed"] == 1
     assert "planner_agent->coder_agent" in edges(hub)
@@ -251,6 +269,8 @@ def test_openai_agents_handoff(openai_agents: Any, hub: Hub, rec: Recorder) -> N
     assert card(hub, "refund_agent")["model"] == "gpt-4o-mini"
     tokens = rec.tokens()
     assert tokens["triage"] == (11, 3) and tokens["refund_agent"] == (50, 12)
+    assert card(hub, "refund_agent")["prompt_tokens"] == 50
+    assert card(hub, "triage")["completion_tokens"] == 3
     assert "triage->refund_agent" in edges(hub)
     handoffs = [f for f in rec.flows() if f[2] == "handoff"]
     assert handoffs == [("triage", "refund_agent", "handoff")]  # once, not twice
