@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import networkx as nx
 
 from .agent import AgentHandle
+from .alerts import Alerts
 from .bus import EventBus, ThreadInbox
 from .clock import Clock, wall_clock
 from .events import _ID_COUNTER as _ID
@@ -47,6 +48,7 @@ from .registry import AgentRegistry
 from .sources import open_source
 from .store import Store
 from .system import SystemSampler
+from .usage import UsageWindows
 from .waker import LoopWaker
 
 if TYPE_CHECKING:
@@ -160,6 +162,9 @@ class Hub:
             for a restart and is closed at exit or by ``hub.history.close()``. A file that cannot
             be used raises :class:`~codeur_widgets.core.history.HistoryError`; a write that fails
             later leaves the hub live, with ``health()["history"]["degraded"]`` set.
+        default_alerts: start with the default alert rules (stale agent, error burst, loop lag,
+            dropped events, history degraded, source disconnected); see ``hub.alerts`` and
+            docs/alerts.md. Rules are evaluated only while the hub runs.
     """
 
     def __init__(
@@ -177,6 +182,7 @@ class Hub:
         collect_system: bool = True,
         sources: Iterable[str | Source] = (),
         history: str | os.PathLike[str] | History | None = None,
+        default_alerts: bool = True,
     ) -> None:
         if render_hz <= 0:
             raise ValueError("render_hz must be > 0")
@@ -198,6 +204,12 @@ class Hub:
         self.stores: dict[str, Store] = {}
         for store in (self.agents, self.queue, self.graph, self.flows, self.logs, self.system):
             self.add_store(store)
+        # Alerts: windowed usage sums (O(1) per event) and the rules, evaluated on the
+        # housekeeping tick (the alerts store's tick); see core/alerts.py.
+        self.usage = UsageWindows(clock=clock, job_of=self.agents.job_of)
+        self.add_store(self.usage)
+        self.alerts = Alerts(self, defaults=default_alerts)
+        self.add_store(self.alerts)
 
         self.sources: list[Source] = [self._open_source(s) for s in sources]
         self._inbox = ThreadInbox(thread_buffer, self._wake_from_thread)
@@ -234,6 +246,7 @@ class Hub:
                 except Exception as exc:
                     self.bus.report_error(restored.tick, "history.restore", exc)
             self.bus.subscribe("*", self.history.record)
+        self.alerts.baseline()  # a restored run's error counts are not new errors
 
     # -- stores --------------------------------------------------------------------------------
     def add_store(self, store: Store) -> None:
@@ -677,6 +690,7 @@ class Hub:
             "views": len(self._watches),
             "sources": [source.health() for source in self.sources],
             "history": None if self.history is None else self.history.health(),
+            "alerts": self.alerts.health(),
         }
 
     def __repr__(self) -> str:
