@@ -168,6 +168,7 @@ class Simulator:
                 t.log(f"received {kind} request {job_id}")
                 for _ in range(self.rng.randint(1, 3)):
                     await self._rag_query(rp, job_id)
+                await self._hold(rp.name)
                 t.tokens(*self._usage(600, 1800, 80, 400))
                 rp.send(cp.name, "plan_request", job_id=job_id)
             async with (
@@ -178,6 +179,7 @@ class Simulator:
                 await self._rag_query(cp, job_id)
                 await self._sleep(self._think(1.0, 3.0))
                 steps = self.rng.randint(2, 5)
+                await self._hold(cp.name)
                 t.tokens(*self._usage(1200, 3000, 200, 900))
                 t.log(f"plan for {job_id} has {steps} steps")
                 cp.send(ca.name, "task_assignment", job_id=job_id, steps=steps)
@@ -185,6 +187,7 @@ class Simulator:
                 await self._maybe_fail(ca.name)
                 for step in range(steps):
                     await self._sleep(self._think(0.5, 2.0))
+                    await self._hold(ca.name)
                     t.tokens(*self._usage(800, 2500, 150, 1200))
                     if self.rng.random() < 0.3:
                         await self._rag_query(ca, job_id)
@@ -215,9 +218,14 @@ class Simulator:
         # Roughly gpt-4o-class prices: $2.50 / 1M prompt, $10 / 1M completion tokens.
         return prompt, completion, round(prompt * 2.5e-6 + completion * 1e-5, 6)
 
-    async def _maybe_fail(self, agent: str) -> None:
-        while agent in self.paused:  # an admin "pause" holds the agent's next task
+    async def _hold(self, agent: str) -> None:
+        """Wait while ``agent`` is paused: an admin "pause" (a person's, or a budget alert's)
+        holds its next task and its next LLM call, so a paused agent spends nothing more."""
+        while agent in self.paused:
             await self._sleep(0.5)
+
+    async def _maybe_fail(self, agent: str) -> None:
+        await self._hold(agent)
         if self._failing[agent] > 0:
             self._failing[agent] -= 1
             template = FAILURES.get(agent, RuntimeError("simulated failure"))
