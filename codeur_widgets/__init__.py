@@ -31,6 +31,9 @@ _LAZY = {
     "QueueStats": "codeur_widgets.widgets.queue_stats",
     "AgentGraphView": "codeur_widgets.widgets.agent_graph",
     "LogTail": "codeur_widgets.widgets.log_tail",
+    "Rule": "codeur_widgets.core.alerts",
+    "RuleError": "codeur_widgets.core.alerts",
+    "AlertsPanel": "codeur_widgets.widgets.alerts_panel",
 }
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "AdminError",
     "AgentCards",
     "AgentGraphView",
+    "AlertsPanel",
     "Dashboard",
     "DashboardControls",
     "Event",
@@ -48,6 +52,8 @@ __all__ = [
     "InvalidEvent",
     "LogTail",
     "QueueStats",
+    "Rule",
+    "RuleError",
     "Simulator",
     "SystemMetrics",
     "__version__",
@@ -56,6 +62,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .core.admin import Admin, AdminError
+    from .core.alerts import Rule, RuleError
     from .core.clock import FakeClock
     from .core.events import Event, InvalidEvent
     from .core.history import History, HistoryError
@@ -63,6 +70,7 @@ if TYPE_CHECKING:
     from .sim.simulator import Simulator
     from .widgets.agent_cards import AgentCards
     from .widgets.agent_graph import AgentGraphView
+    from .widgets.alerts_panel import AlertsPanel
     from .widgets.dashboard import Dashboard
     from .widgets.dashboard_controls import DashboardControls
     from .widgets.log_tail import LogTail
