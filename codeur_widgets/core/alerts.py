@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 import logging
 import math
 import queue
@@ -97,9 +98,10 @@ MAX_INSTANCES = 1_000
 """Scope keys evaluated per wildcard rule (``agent:*`` over a flood of names stays bounded)."""
 MAX_FIRING = 1_000
 RESOLVED_KEPT = 50
-LISTED_FIRING = 100
-LISTED_RESOLVED = 20
-LISTED_RULES = 200
+SNAPSHOT_BUDGET = {"firing": 28_000, "resolved": 8_000, "rules": 24_000}
+"""Serialised bytes of each list in the snapshot (the store protocol allows 64 KB in all); what
+does not fit is counted in ``omitted`` (firing alerts are listed worst first, rules that need
+attention, broken, firing or pending, first)."""
 MAX_NAME = 100
 
 
@@ -239,7 +241,8 @@ def _parse_scope(scope: object) -> tuple[str, str | None]:
 
 
 def _callable_arity(fn: Callable[..., Any], what: str) -> int:
-    """0 or 1: how many positional arguments ``fn`` is called with (the hub, or the alert)."""
+    """0 or 1: how many positional arguments ``fn`` is called with (the hub, or the alert):
+    one when it has a required positional parameter (or ``*args``), else none."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -252,7 +255,7 @@ def _callable_arity(fn: Callable[..., Any], what: str) -> int:
     required = [p for p in params if p.default is p.empty and p.kind != p.VAR_POSITIONAL]
     if len(required) > 1:
         raise RuleError(f"{what} must take at most one argument, {fn!r} requires {len(required)}")
-    return 1 if params else 0
+    return 1 if required or any(p.kind == p.VAR_POSITIONAL for p in params) else 0
 
 
 def _fn_name(fn: Callable[..., Any]) -> str:
@@ -679,9 +682,10 @@ class _RuleState:
             return "pending"
         return "ok"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, *, brief: bool = False) -> dict[str, Any]:
+        """The rule and its state; ``brief`` leaves out what the panel does not show."""
         rule = self.rule
-        return {
+        out = {
             "name": rule.name,
             "metric": rule.metric_name,
             "scope": rule.scope,
@@ -705,6 +709,11 @@ class _RuleState:
             "action_errors": self.action_errors,
             "last_action_error": self.last_action_error,
         }
+        if brief:
+            for key in ("clear", "condition", "errors", "last_error"):
+                del out[key]
+            out["description"] = rule.description[:160]
+        return out
 
 
 class _Tick:
@@ -923,16 +932,21 @@ class Alerts(Store):
     def snapshot(self) -> dict[str, Any]:
         """The ``alerts`` snapshot (see docs/internals.md): firing, resolved, summary, rules."""
         firing = self.active()
-        rules = [st.describe() for st in self._rules.values()]
+        order = {"broken": 0, "firing": 1, "pending": 2}
+        states = sorted(self._rules.values(), key=lambda st: order.get(st.state(), 3))
+        rules = [st.describe(brief=True) for st in states]
+        listed = {
+            "firing": _within(firing, SNAPSHOT_BUDGET["firing"]),
+            "resolved": _within(self.resolved(), SNAPSHOT_BUDGET["resolved"]),
+            "rules": _within(rules, SNAPSHOT_BUDGET["rules"]),
+        }
         return {
             "now": self.clock(),
             "summary": self.summary(),
-            "firing": firing[:LISTED_FIRING],
-            "resolved": self.resolved()[:LISTED_RESOLVED],
-            "rules": rules[:LISTED_RULES],
+            **listed,
             "omitted": {
-                "firing": max(0, len(firing) - LISTED_FIRING),
-                "rules": max(0, len(rules) - LISTED_RULES),
+                "firing": len(firing) - len(listed["firing"]),
+                "rules": len(rules) - len(listed["rules"]),
             },
         }
 
@@ -1418,6 +1432,18 @@ class Alerts(Store):
         """Stop the worker threads (webhooks still queued are dropped)."""
         self.webhooks.close()
         self._runner.close()
+
+
+def _within(items: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """The first ``items`` whose JSON fits in ``budget`` bytes."""
+    out: list[dict[str, Any]] = []
+    size = 0
+    for item in items:
+        size += len(json.dumps(item, default=str)) + 1
+        if size > budget:
+            break
+        out.append(item)
+    return out
 
 
 def _alert_id(rule: Rule, key: str) -> str:
