@@ -32,6 +32,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "collectors": ("benchmarks.collectors", "8. Collectors vs what users run today"),
     "redis": ("benchmarks.redis_section", "9. Redis Streams"),
     "history": ("benchmarks.history_section", "10. History"),
+    "alerts": ("benchmarks.alerts", "11. Alerts"),
 }
 
 

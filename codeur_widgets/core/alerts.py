@@ -151,7 +151,7 @@ METRICS: dict[str, MetricSpec] = {
             "LLM cost over the window (None: since the start); a job's is its whole total",
         ),
         MetricSpec(
-            "tokens", ("hub", "agent", "model", "job"), "optional", None, "tokens",
+            "tokens", ("hub", "agent", "model"), "optional", None, "tokens",
             "prompt + completion tokens over the window",
         ),
         MetricSpec(
@@ -653,6 +653,7 @@ class _RuleState:
         "last_action_error",
         "last_error",
         "rule",
+        "scanned",
         "shown",
         "strikes",
     )
@@ -670,6 +671,7 @@ class _RuleState:
         self.last_action_error: str | None = None
         self.call: _Call | None = None
         self.shown: tuple[Any, ...] = ()
+        self.scanned = False  # a rule over every job scans them once, then follows changes
 
     def state(self) -> str:
         if self.broken is not None:
@@ -719,12 +721,14 @@ class _RuleState:
 class _Tick:
     """What one evaluation reads, each value computed at most once."""
 
-    __slots__ = ("cache", "now", "sources")
+    __slots__ = ("cache", "jobs", "now", "sources")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, jobs: dict[str, tuple[float, float, float]]) -> None:
         self.now = now
         self.cache: dict[tuple[Any, ...], float | None] = {}
         self.sources: list[tuple[str, bool]] | None = None
+        self.jobs = jobs
+        """The costliest jobs with new usage since the last tick (``UsageWindows.changed_jobs``)."""
 
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -991,7 +995,7 @@ class Alerts(Store):
             now = self.clock()
         self._sample(now, record=True)
         self._adopt(now)
-        tick = _Tick(now)
+        tick = _Tick(now, self.hub.usage.changed_jobs())
         calls: list[_RuleState] = []
         for st in list(self._rules.values()):
             if not st.enabled or st.broken is not None:
@@ -1002,7 +1006,7 @@ class Alerts(Store):
                     calls.append(st)
                 continue
             try:
-                values = self._values(rule, tick)
+                values = self._values(st, tick)
             except Exception as exc:
                 self._failed(st, exc, now)
                 continue
@@ -1088,17 +1092,15 @@ class Alerts(Store):
                 inst.pending_since = None
 
     # -- values of built-in metrics ------------------------------------------------------------
-    def _values(self, rule: Rule, tick: _Tick) -> dict[str, float | None]:
+    def _values(self, st: _RuleState, tick: _Tick) -> dict[str, float | None]:
+        rule = st.rule
         kind, target = _parse_scope(rule.scope)
         metric = rule.metric
         assert isinstance(metric, str)
         if target != "*":
             return {rule.scope: self._value(metric, kind, target, rule.window, tick)}
         if kind == "job":
-            jobs = self.hub.usage.recent_jobs(tick.now, rule.window)
-            pos = 0 if metric == "cost_usd" else 1
-            items = sorted(jobs.items(), key=lambda kv: -kv[1][pos])[:MAX_INSTANCES]
-            return {f"job:{job}": sums[pos] for job, sums in items}
+            return self._job_values(st, tick)
         if kind == "agent":
             names: Iterable[str] = self.hub.agents.names()
         elif kind == "model":
@@ -1111,6 +1113,27 @@ class Alerts(Store):
                 break
             out[f"{kind}:{name}"] = self._value(metric, kind, name, rule.window, tick)
         return out
+
+    def _job_values(self, st: _RuleState, tick: _Tick) -> dict[str, float | None]:
+        """Cost of every job with usage within the window, read without scanning the jobs:
+        a job's cost only grows, so only jobs with new usage can newly cross (the costliest of
+        them, :meth:`UsageWindows.changed_jobs`), and the jobs already pending or firing are
+        followed until they resolve. A new rule scans the remembered jobs once."""
+        usage = self.hub.usage
+        window = st.rule.window
+        since = -math.inf if window is None else tick.now - window
+        if not st.scanned:
+            st.scanned = True
+            recent = usage.recent_jobs(tick.now, window)
+            costliest = sorted(recent.items(), key=lambda kv: -kv[1][0])[:MAX_INSTANCES]
+            found = {job: sums[0] for job, sums in costliest}
+        else:
+            found = {job: info[0] for job, info in tick.jobs.items() if info[2] > since}
+        for key in st.instances:
+            info = usage.job(key[len("job:") :])
+            if info is not None and info[2] > since:
+                found[key[len("job:") :]] = info[0]
+        return {f"job:{job}": cost for job, cost in found.items()}
 
     def _value(
         self, metric: str, kind: str, key: str | None, window: float | None, tick: _Tick

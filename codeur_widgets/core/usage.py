@@ -43,17 +43,13 @@ MAX_KEYS = 1_000
 """Agents and models tracked one by one; beyond, usage still counts in the total."""
 MAX_JOBS = 10_000
 """Jobs whose cost is remembered (the newest half at least)."""
+TOP_JOBS = 64
+"""Jobs with new usage examined per tick by rules over every job (the costliest first)."""
 SNAPSHOT_WINDOW = 3600.0
 _EMPTY = -(2**62)  # the stamp of a slot never used (no real bucket index is this low)
+_NUMBER = (int, float)  # exact types: a bool is not a count
+_INF = math.inf
 SNAPSHOT_ROWS = 50
-
-
-def _number(value: object) -> float | None:
-    """A finite float >= 0 from an int or float (never a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    f = float(value)
-    return f if math.isfinite(f) and f >= 0 else None
 
 
 class TimeRing:
@@ -134,15 +130,13 @@ class WindowedSums:
     longer ones. ``add`` is O(1) (two ring slots and the totals).
     """
 
-    __slots__ = ("coarse", "fine", "k", "last", "total")
+    __slots__ = ("coarse", "fine", "k", "total")
 
     def __init__(self, k: int = 1) -> None:
         self.k = k
         self.fine = TimeRing(1.0, int(FINE_SPAN) + 2, k)
         self.coarse = TimeRing(COARSE_BUCKET, int(MAX_WINDOW / COARSE_BUCKET) + 2, k)
         self.total = [0.0] * k
-        self.last: float | None = None
-        """Timestamp of the newest sample added (None before the first)."""
 
     def add(self, ts: float, values: tuple[float, ...]) -> None:
         self.fine.add(ts, values)
@@ -150,8 +144,6 @@ class WindowedSums:
         total = self.total
         for n, x in enumerate(values):
             total[n] += x
-        if self.last is None or ts > self.last:
-            self.last = ts
 
     def sums(self, now: float, window: float | None) -> list[float]:
         """The ``k`` sums over the last ``window`` seconds (None: everything ever added)."""
@@ -172,7 +164,8 @@ class _Jobs:
         self._old: dict[str, list[float]] = {}
         self._young: dict[str, list[float]] = {}
 
-    def add(self, job: str, cost: float, tokens: float, ts: float) -> None:
+    def add(self, job: str, cost: float, tokens: float, ts: float) -> list[float]:
+        """Add usage to ``job``; returns its ``[cost, tokens, last]`` entry."""
         entry = self._young.get(job)
         if entry is None:
             entry = self._old.pop(job, None)
@@ -185,6 +178,7 @@ class _Jobs:
         entry[1] += tokens
         if ts > entry[2]:
             entry[2] = ts
+        return entry
 
     def get(self, job: str) -> list[float] | None:
         return self._young.get(job) or self._old.get(job)
@@ -211,6 +205,9 @@ class UsageWindows(Store):
     view). Timestamps are the events' own, so usage restored from history lands in the window it
     happened in; one stamped in the future counts as now, one older than a day only in the totals.
 
+    The hot path adds an event to small per-second accumulators (a few dict lookups); they are
+    folded into the rings when the second changes or when a sum is read.
+
     Args:
         clock: unix-seconds clock.
         job_of: ``job_of(agent) -> job id | None``, the agent's current job (optional).
@@ -230,62 +227,141 @@ class UsageWindows(Store):
         super().__init__(clock)
         self.job_of = job_of
         self.max_keys = max_keys
-        self.total = WindowedSums(2)  # (cost_usd, tokens)
-        self.agents: dict[str, WindowedSums] = {}
-        self.models: dict[str, WindowedSums] = {}
-        self.jobs = _Jobs(max_jobs)
+        self._total = WindowedSums(2)  # (cost_usd, tokens)
+        self._agents: dict[str, WindowedSums] = {}
+        self._models: dict[str, WindowedSums] = {}
+        self._jobs = _Jobs(max_jobs)
         self._agent_model: dict[str, str] = {}
+        # The second being accumulated, and its sums: [cost, tokens] in total, per agent, per
+        # model. Folded into the rings by _fold().
+        self._second = _EMPTY
+        self._acc_total = [0.0, 0.0]
+        self._acc_agents: dict[str, list[float]] = {}
+        self._acc_models: dict[str, list[float]] = {}
+        # The costliest jobs that received usage since the last changed_jobs() call, at most
+        # TOP_JOBS of them, and the lowest cost among them once full.
+        self._top: dict[str, list[float]] = {}
+        self._top_floor = 0.0
         self.ignored = 0
         """Usage events with a field of the wrong type (counted, never raised)."""
         self.untracked = 0
-        """Usage events whose agent or model came after :data:`MAX_KEYS` (only in the totals)."""
+        """Seconds of usage whose agent or model came after :data:`MAX_KEYS` (totals only)."""
 
     # -- ingest --------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
-        """Fold one usage event in: O(1) (a few ring slots)."""
+        """Fold one usage event in: O(1), a few dict lookups on the common path."""
         data = event.data
         topic = event.topic
         agent = event.agent
-        if topic == "agent.registered":
+        if topic == "agent.tokens":
+            prompt = data.get("prompt", 0)
+            completion = data.get("completion", 0)
+            cost = data.get("cost_usd", 0.0)
+        elif topic == "span.ended":  # usage only on the spans that report it
+            prompt = data.get("prompt_tokens")
+            completion = data.get("completion_tokens")
+            cost = data.get("cost_usd")
+            if prompt is None and completion is None and cost is None:
+                return
+            prompt = prompt or 0
+            completion = completion or 0
+            cost = cost or 0.0
+        else:
             model = data.get("model")
             known = agent in self._agent_model or len(self._agent_model) < self.max_keys
             if agent is not None and isinstance(model, str) and model and known:
                 self._agent_model[agent] = model
             return
-        if topic == "agent.tokens":
-            prompt = data.get("prompt", 0)
-            completion = data.get("completion", 0)
-        else:  # span.ended: usage only on spans that report it
-            prompt = data.get("prompt_tokens")
-            completion = data.get("completion_tokens")
-            if prompt is None and completion is None and data.get("cost_usd") is None:
-                return
-            prompt = prompt or 0
-            completion = completion or 0
-        p, c, cost = _number(prompt), _number(completion), _number(data.get("cost_usd", 0.0) or 0)
-        if p is None or c is None or cost is None:
-            self.ignored += 1
+        if not (
+            type(prompt) in _NUMBER
+            and type(completion) in _NUMBER
+            and type(cost) in _NUMBER
+            and 0 <= prompt < _INF
+            and 0 <= completion < _INF
+            and 0 <= cost < _INF
+        ):
+            self.ignored += 1  # a bool, a string, a negative or non-finite number
             return
-        tokens = p + c
-        now = self.clock()
-        ts = event.ts if event.ts < now else now
-        values = (cost, tokens)
-        self.total.add(ts, values)
-        if agent is not None and self._has_room(self.agents, agent):
-            self._series(self.agents, agent).add(ts, values)
-        model = data.get("model")
-        if not isinstance(model, str) or not model:
-            model = self._agent_model.get(agent) if agent is not None else None
-        if model is not None and self._has_room(self.models, model):
-            self._series(self.models, model).add(ts, values)
+        tokens = prompt + completion
+        ts = event.ts
+        second = int(ts)
+        if second != self._second and not self._roll(second):
+            self._add_late(agent, data.get("model"), ts, cost, tokens)
+        else:
+            total = self._acc_total
+            total[0] += cost
+            total[1] += tokens
+            if agent is not None:
+                per_agent = self._acc_agents.get(agent)
+                if per_agent is None:
+                    per_agent = self._acc_agents[agent] = [0.0, 0.0]
+                per_agent[0] += cost
+                per_agent[1] += tokens
+            model = data.get("model") or (self._agent_model.get(agent) if agent else None)
+            if type(model) is str:
+                per_model = self._acc_models.get(model)
+                if per_model is None:
+                    per_model = self._acc_models[model] = [0.0, 0.0]
+                per_model[0] += cost
+                per_model[1] += tokens
         job = data.get("job_id")
-        if not isinstance(job, (str, int)) or isinstance(job, bool):
-            job = event.trace_id
+        if type(job) is not str:
+            job = str(job) if type(job) is int else event.trace_id
             if job is None and agent is not None and self.job_of is not None:
                 job = self.job_of(agent)
-        if job is not None:
-            self.jobs.add(str(job), cost, tokens, ts)
+        if job:
+            entry = self._jobs.add(job, cost, tokens, ts)
+            top = self._top
+            if job not in top:
+                if len(top) < TOP_JOBS:
+                    top[job] = entry
+                    if len(top) == TOP_JOBS:
+                        self._top_floor = min(e[0] for e in top.values())
+                elif entry[0] > self._top_floor:
+                    del top[min(top, key=lambda j: top[j][0])]
+                    top[job] = entry
+                    self._top_floor = min(e[0] for e in top.values())
         self.version += 1
+
+    def _roll(self, second: int) -> bool:
+        """A new second: fold the accumulated one in and accumulate ``second`` (clamped to now:
+        a producer's clock running ahead). False when ``second`` is older (a late event)."""
+        now = int(self.clock())
+        if second > now:
+            second = now
+        if second == self._second:
+            return True
+        if second < self._second:
+            return False
+        self._fold()
+        self._second = second
+        return True
+
+    def _fold(self) -> None:
+        """Add the accumulated second to the rings (once per second and key)."""
+        second = self._second
+        acc = self._acc_total
+        if acc[0] or acc[1]:
+            self._total.add(second, (acc[0], acc[1]))
+            acc[0] = acc[1] = 0.0
+        for table, pending in ((self._agents, self._acc_agents), (self._models, self._acc_models)):
+            for key, (cost, tokens) in pending.items():
+                if self._has_room(table, key):
+                    self._series(table, key).add(second, (cost, tokens))
+            pending.clear()
+
+    def _add_late(
+        self, agent: str | None, model: object, ts: float, cost: float, tokens: float
+    ) -> None:
+        """An event older than the second being accumulated: straight into the rings."""
+        values = (cost, tokens)
+        self._total.add(ts, values)
+        if agent is not None and self._has_room(self._agents, agent):
+            self._series(self._agents, agent).add(ts, values)
+        if not isinstance(model, str) or not model:
+            model = self._agent_model.get(agent) if agent is not None else None
+        if isinstance(model, str) and self._has_room(self._models, model):
+            self._series(self._models, model).add(ts, values)
 
     def _has_room(self, table: dict[str, WindowedSums], key: str) -> bool:
         if key in table or len(table) < self.max_keys:
@@ -301,19 +377,32 @@ class UsageWindows(Store):
         return series
 
     # -- reading -------------------------------------------------------------------------------
+    @property
+    def agents(self) -> dict[str, WindowedSums]:
+        """Per-agent sums, by agent name (read-only)."""
+        self._fold()
+        return self._agents
+
+    @property
+    def models(self) -> dict[str, WindowedSums]:
+        """Per-model sums, by model name (read-only)."""
+        self._fold()
+        return self._models
+
     def sums(
         self, kind: str, key: str | None, now: float, window: float | None
     ) -> tuple[float, float] | None:
         """``(cost_usd, tokens)`` over the window for ``kind`` ``"hub"`` (the total), ``"agent"``,
         ``"model"`` or ``"job"`` (a job's own total: ``window`` is ignored); None if unknown."""
+        self._fold()
         if kind == "hub":
-            series: WindowedSums | None = self.total
+            series: WindowedSums | None = self._total
         elif kind == "agent":
-            series = self.agents.get(key or "")
+            series = self._agents.get(key or "")
         elif kind == "model":
-            series = self.models.get(key or "")
+            series = self._models.get(key or "")
         elif kind == "job":
-            entry = self.jobs.get(key or "")
+            entry = self._jobs.get(key or "")
             return None if entry is None else (entry[0], entry[1])
         else:
             raise ValueError(f"unknown usage kind {kind!r}")
@@ -322,14 +411,31 @@ class UsageWindows(Store):
         cost, tokens = series.sums(now, window)
         return cost, tokens
 
+    def job(self, job: str) -> tuple[float, float, float] | None:
+        """``(cost_usd, tokens, last usage time)`` of one job, or None if not remembered."""
+        entry = self._jobs.get(job)
+        return None if entry is None else (entry[0], entry[1], entry[2])
+
     def recent_jobs(self, now: float, window: float | None) -> dict[str, tuple[float, float]]:
-        """``{job: (cost_usd, tokens)}`` of the jobs with usage in the last ``window`` seconds
-        (every remembered job for None), each with its whole total."""
+        """``{job: (cost_usd, tokens)}`` of every remembered job with usage in the last
+        ``window`` seconds (all for None), each with its whole total. A scan: call it rarely."""
         since = -math.inf if window is None else now - window
-        return {job: (e[0], e[1]) for job, e in self.jobs.items() if e[2] > since}
+        return {job: (e[0], e[1]) for job, e in self._jobs.items() if e[2] > since}
+
+    def changed_jobs(self) -> dict[str, tuple[float, float, float]]:
+        """The costliest jobs (at most :data:`TOP_JOBS`) that received usage since the last
+        call, as ``{job: (cost_usd, tokens, last usage time)}``; the next call starts afresh.
+
+        Job costs only grow, so a job can newly cross a threshold only when it received usage,
+        and of many that did in one tick, the costliest cross first: a rule over every job reads
+        these each tick, whatever the number of jobs or the event rate."""
+        top, self._top = self._top, {}
+        self._top_floor = 0.0
+        return {job: (e[0], e[1], e[2]) for job, e in top.items()}
 
     def snapshot(self) -> dict[str, Any]:
         """Cost and tokens over the last hour: in total, and for the top agents and models."""
+        self._fold()
         now = self.clock()
 
         def rows(table: dict[str, WindowedSums]) -> list[dict[str, Any]]:
@@ -340,18 +446,16 @@ class UsageWindows(Store):
             out.sort(key=lambda r: (-r["cost_usd"], r["name"]))
             return out[:SNAPSHOT_ROWS]
 
-        cost, tokens = self.total.sums(now, SNAPSHOT_WINDOW)
+        cost, tokens = self._total.sums(now, SNAPSHOT_WINDOW)
+        all_cost, all_tokens = self._total.sums(now, None)
         return {
             "now": now,
             "window": SNAPSHOT_WINDOW,
             "total": {"cost_usd": round(cost, 6), "tokens": int(tokens)},
-            "all_time": {
-                "cost_usd": round(self.total.total[0], 6),
-                "tokens": int(self.total.total[1]),
-            },
-            "agents": rows(self.agents),
-            "models": rows(self.models),
-            "jobs": len(self.jobs),
+            "all_time": {"cost_usd": round(all_cost, 6), "tokens": int(all_tokens)},
+            "agents": rows(self._agents),
+            "models": rows(self._models),
+            "jobs": len(self._jobs),
             "ignored": self.ignored,
             "untracked": self.untracked,
         }
