@@ -414,6 +414,21 @@ class Rule:
         if not isinstance(self.description, str):
             raise RuleError("description must be a string")
 
+    def __repr__(self) -> str:
+        # Written out, not the dataclass's: the webhook URL may carry credentials.
+        parts = [f"{self.name!r}", f"metric={self.metric_name!r}", f"scope={self.scope!r}"]
+        parts.append(f"{self.op}={self.threshold!r}")
+        if self.window is not None:
+            parts.append(f"window={self.window!r}")
+        if self.for_:
+            parts.append(f"for_={self.for_!r}")
+        if self.actions:
+            parts.append(f"actions={self.action_names()!r}")
+        if self.webhook is not None:
+            parts.append(f"webhook={mask_webhook(self.webhook)!r}")
+        parts.append(f"severity={self.severity!r}")
+        return f"Rule({', '.join(parts)})"
+
     # -- reading -------------------------------------------------------------------------------
     @property
     def op(self) -> str:

@@ -180,6 +180,7 @@ def test_each_firing_is_delivered_once_after_a_500(receiver: Receiver) -> None:
     for hidden in (secret, "tok-9", "T000", "bot:"):
         assert hidden not in shown
     assert hub.alerts.describe("r")["webhook"] == f"http://***@127.0.0.1:{receiver.port}/…"
+    assert secret not in repr(hub.alerts.rules()) and "tok-9" not in repr(hub.alerts.rules())
 
 
 def test_a_failing_webhook_is_given_up_after_n_attempts_and_counted(receiver: Receiver) -> None:
