@@ -609,41 +609,53 @@ class _Call:
 
 
 class _CallRunner:
-    """Daemon threads that run rules' metric functions; a hung call is abandoned with its thread,
-    and a new thread takes its place (at most :data:`MAX_ABANDONED` times)."""
+    """Daemon threads that run rules' metric functions. A hung call is abandoned with its
+    thread, and another thread takes its place (at most :data:`MAX_ABANDONED` times); threads
+    left idle for :data:`IDLE_EXIT` seconds end (a later call starts them again)."""
 
     MAX_ABANDONED = 16
+    IDLE_EXIT = 30.0
 
     def __init__(self, workers: int = 2) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], _Call] | None]
         self._jobs = queue.SimpleQueue()
         self._workers = workers
-        self._threads: list[threading.Thread] = []
+        self._alive = 0  # threads started and not ended (hung ones included)
+        self._lock = threading.Lock()
         self.abandoned = 0
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> _Call:
         call = _Call()
-        alive = [t for t in self._threads if t.is_alive()]
-        self._threads = alive
-        while len(self._threads) < self._workers + min(self.abandoned, self.MAX_ABANDONED):
-            thread = threading.Thread(target=self._work, name="codeur_widgets.alerts", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        self._jobs.put((fn, args, call))
+        with self._lock:  # with _work's exit: a job is never left without a thread
+            self._jobs.put((fn, args, call))
+            while self._alive < self._workers + min(self.abandoned, self.MAX_ABANDONED):
+                self._alive += 1
+                threading.Thread(
+                    target=self._work, name="codeur_widgets.alerts", daemon=True
+                ).start()
         return call
 
     def abandon(self) -> None:
         self.abandoned += 1
 
     def close(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
-        self._threads = []
+        with self._lock:
+            for _ in range(self._alive):
+                self._jobs.put(None)
 
     def _work(self) -> None:
         while True:
-            job = self._jobs.get()
+            try:
+                job = self._jobs.get(timeout=self.IDLE_EXIT)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():
+                        self._alive -= 1
+                        return
+                continue
             if job is None:
+                with self._lock:
+                    self._alive -= 1
                 return
             fn, args, call = job
             try:

@@ -30,6 +30,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 __all__ = ["WebhookError", "WebhookSender", "check_webhook", "mask_webhook"]
 
 USER_AGENT = "codeur-widgets-alerts/1"
+IDLE_EXIT = 30.0
+"""Seconds the worker thread waits with nothing to send before it ends."""
 
 
 class WebhookError(ValueError):
@@ -138,6 +140,7 @@ class WebhookSender:
         self.max_backoff = float(max_backoff)
         self.capacity = int(capacity)
         self.opener = urllib.request.build_opener()
+        self.idle_exit = IDLE_EXIT
         self._heap: list[_Delivery] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -216,9 +219,13 @@ class WebhookSender:
                     now = time.monotonic()
                     if self._heap and self._heap[0].due <= now:
                         break
-                    wait = self._heap[0].due - now if self._heap else None
-                    self._cond.wait(wait)
+                    if not self._heap and not self._cond.wait(self.idle_exit) and not self._heap:
+                        self._thread = None  # idle: end; the next submit starts another
+                        return
+                    if self._heap:
+                        self._cond.wait(max(0.0, self._heap[0].due - time.monotonic()))
                 if self._closed:
+                    self._thread = None
                     return
                 item = heapq.heappop(self._heap)
                 self._busy += 1

@@ -233,3 +233,27 @@ def test_a_full_webhook_queue_drops_and_counts() -> None:
     hub.alerts.evaluate()
     assert hub.alerts.webhooks.dropped >= 3 - 1  # the worker may have taken one already
     assert hub.alerts.webhooks.flush(timeout=10)
+
+
+def test_idle_worker_threads_end_and_come_back(receiver: Receiver) -> None:
+    hub, _clock = _hub(idle_exit=0.2)
+    hub.alerts._runner.IDLE_EXIT = 0.2
+    knob = Knob(2)
+    hub.alerts.add(Rule("r", metric=knob, above=1, webhook=receiver.url()))
+
+    def threads() -> list[str]:
+        return sorted(t.name for t in threading.enumerate() if t.name.startswith("codeur_widgets."))
+
+    hub.alerts.evaluate()
+    assert hub.alerts.webhooks.flush(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        hub.alerts.webhooks._thread is not None or hub.alerts._runner._alive
+    ):
+        time.sleep(0.05)
+    assert hub.alerts.webhooks._thread is None and hub.alerts._runner._alive == 0, threads()
+    knob.value = 0  # both come back for the next call and delivery
+    for _ in range(3):
+        hub.alerts.evaluate()
+    assert hub.alerts.webhooks.flush(timeout=10)
+    assert [p["body"]["event"] for p in receiver.posts] == ["alert.fired", "alert.resolved"]
