@@ -13,7 +13,7 @@ export function alertsBadge(summary) {
   const s = summary ?? {};
   const firing = Number(s.firing) || 0;
   const unacked = Number(s.unacked) || 0;
-  if (!firing) return { text: "no alerts", level: "" };
+  if (!firing) return { text: "none", level: "" };
   const acked = firing - unacked;
   const text = `${firing} firing${acked ? ` (${acked} acknowledged)` : ""}`;
   return { text, level: unacked ? severityLevel(s.severity) : "muted" };

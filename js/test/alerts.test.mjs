@@ -3,8 +3,8 @@ import { test } from "node:test";
 import { alertsBadge, fmtMetric, fmtWindow, formRequest, ruleState, severityLevel, sortFiring, thresholdText, unitOf } from "../lib/alerts.js";
 
 test("the header badge counts firing alerts, coloured by the worst unacknowledged one", () => {
-  assert.deepEqual(alertsBadge(undefined), { text: "no alerts", level: "" });
-  assert.deepEqual(alertsBadge({ firing: 0, unacked: 0, severity: null }), { text: "no alerts", level: "" });
+  assert.deepEqual(alertsBadge(undefined), { text: "none", level: "" });
+  assert.deepEqual(alertsBadge({ firing: 0, unacked: 0, severity: null }), { text: "none", level: "" });
   assert.deepEqual(alertsBadge({ firing: 2, unacked: 2, severity: "critical" }), { text: "2 firing", level: "err" });
   assert.deepEqual(alertsBadge({ firing: 3, unacked: 1, severity: "warning" }), { text: "3 firing (2 acknowledged)", level: "warn" });
   assert.deepEqual(alertsBadge({ firing: 1, unacked: 0, severity: null }), { text: "1 firing (1 acknowledged)", level: "muted" });
