@@ -16,6 +16,7 @@ most a few hundred buckets, whatever the rate.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -239,9 +240,11 @@ class UsageWindows(Store):
         self._acc_agents: dict[str, list[float]] = {}
         self._acc_models: dict[str, list[float]] = {}
         # The costliest jobs that received usage since the last changed_jobs() call, at most
-        # TOP_JOBS of them, and the lowest cost among them once full.
+        # TOP_JOBS of them (job -> its live entry), and a min-heap of (cost when last keyed,
+        # job) over them. Costs only grow, so a key may be stale (low): it is refreshed lazily
+        # when it reaches the top of the heap.
         self._top: dict[str, list[float]] = {}
-        self._top_floor = 0.0
+        self._top_heap: list[tuple[float, str]] = []
         self.ignored = 0
         """Usage events with a field of the wrong type (counted, never raised)."""
         self.untracked = 0
@@ -313,15 +316,30 @@ class UsageWindows(Store):
             entry = self._jobs.add(job, cost, tokens, ts)
             top = self._top
             if job not in top:
+                heap = self._top_heap
                 if len(top) < TOP_JOBS:
                     top[job] = entry
-                    if len(top) == TOP_JOBS:
-                        self._top_floor = min(e[0] for e in top.values())
-                elif entry[0] > self._top_floor:
-                    del top[min(top, key=lambda j: top[j][0])]
-                    top[job] = entry
-                    self._top_floor = min(e[0] for e in top.values())
+                    heapq.heappush(heap, (entry[0], job))
+                elif entry[0] > heap[0][0]:
+                    self._replace_top(job, entry)
         self.version += 1
+
+    def _replace_top(self, job: str, entry: list[float]) -> None:
+        """``job`` may be costlier than the cheapest of the top jobs: take its place if so
+        (O(log TOP_JOBS); stale keys met on the way are refreshed first)."""
+        heap, top = self._top_heap, self._top
+        while heap:
+            key, held = heap[0]
+            current = top[held][0]
+            if current > key:  # grew since it was keyed: re-key it and look again
+                heapq.heapreplace(heap, (current, held))
+                if entry[0] <= heap[0][0]:
+                    return
+                continue
+            heapq.heapreplace(heap, (entry[0], job))
+            del top[held]
+            top[job] = entry
+            return
 
     def _roll(self, second: int) -> bool:
         """A new second: fold the accumulated one in and accumulate ``second`` (clamped to now:
@@ -430,7 +448,7 @@ class UsageWindows(Store):
         and of many that did in one tick, the costliest cross first: a rule over every job reads
         these each tick, whatever the number of jobs or the event rate."""
         top, self._top = self._top, {}
-        self._top_floor = 0.0
+        self._top_heap = []
         return {job: (e[0], e[1], e[2]) for job, e in top.items()}
 
     def snapshot(self) -> dict[str, Any]:

@@ -117,3 +117,23 @@ def test_agents_and_models_beyond_the_bound_count_only_in_the_total() -> None:
     assert sorted(store.agents) == ["a", "b"]
     assert store.untracked == 1
     assert store.sums("hub", None, T0, 60) == (3.0, 3.0)
+
+
+def test_changed_jobs_are_the_costliest_with_new_usage_since_the_last_call() -> None:
+    clock = FakeClock(T0)
+    hub = Hub(clock=clock, collect_system=False, default_alerts=False)
+    rng = random.Random(9)
+    totals: dict[str, float] = {}
+    for _ in range(3_000):  # 500 jobs, costs growing in random order
+        job = f"job-{rng.randrange(500)}"
+        cost = rng.choice((0.001, 0.01, 0.1))
+        totals[job] = totals.get(job, 0.0) + cost
+        hub.publish("agent.tokens", "a", prompt=1, completion=0, cost_usd=cost, job_id=job)
+    changed = hub.usage.changed_jobs()
+    costliest = sorted(totals, key=lambda j: -totals[j])[:64]
+    assert len(changed) == 64
+    assert min(c[0] for c in changed.values()) == pytest.approx(totals[costliest[-1]])
+    assert set(changed) == set(costliest) or len(set(totals[j] for j in costliest)) < 64
+    assert hub.usage.changed_jobs() == {}  # drained
+    hub.publish("agent.tokens", "a", prompt=1, completion=0, cost_usd=0.5, job_id="job-1")
+    assert list(hub.usage.changed_jobs()) == ["job-1"]
