@@ -35,6 +35,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "history": ("benchmarks.history_section", "10. History"),
     "otel": ("benchmarks.otel_section", "12. OpenTelemetry"),
     "traces": ("benchmarks.traces", "11. Traces (spans)"),
+    "alerts": ("benchmarks.alerts", "13. Alerts"),
 }
 
 

@@ -33,6 +33,9 @@ _LAZY = {
     "LogTail": "codeur_widgets.widgets.log_tail",
     "TraceView": "codeur_widgets.widgets.trace_view",
     "Prices": "codeur_widgets.core.prices",
+    "Rule": "codeur_widgets.core.alerts",
+    "RuleError": "codeur_widgets.core.alerts",
+    "AlertsPanel": "codeur_widgets.widgets.alerts_panel",
 }
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "AdminError",
     "AgentCards",
     "AgentGraphView",
+    "AlertsPanel",
     "Dashboard",
     "DashboardControls",
     "Event",
@@ -51,6 +55,8 @@ __all__ = [
     "LogTail",
     "Prices",
     "QueueStats",
+    "Rule",
+    "RuleError",
     "Simulator",
     "SystemMetrics",
     "TraceView",
@@ -60,6 +66,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .core.admin import Admin, AdminError
+    from .core.alerts import Rule, RuleError
     from .core.clock import FakeClock
     from .core.events import Event, InvalidEvent
     from .core.history import History, HistoryError
@@ -68,6 +75,7 @@ if TYPE_CHECKING:
     from .sim.simulator import Simulator
     from .widgets.agent_cards import AgentCards
     from .widgets.agent_graph import AgentGraphView
+    from .widgets.alerts_panel import AlertsPanel
     from .widgets.dashboard import Dashboard
     from .widgets.dashboard_controls import DashboardControls
     from .widgets.log_tail import LogTail

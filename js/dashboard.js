@@ -1,6 +1,8 @@
 // Dashboard header: title, agent counts and the hub's live health line.
-// Model traits: title, health (hub.health() subset), counts (agent status counts).
+// Model traits: title, health (hub.health() subset), counts (agent status counts), alerts
+// (the alerts summary: the count of firing alerts, coloured by the worst unacknowledged severity).
 import { countsLine } from "./lib/agents.js";
+import { alertsBadge } from "./lib/alerts.js";
 import { h, setAttr, setText, style } from "./lib/dom.js";
 import { fmtInt, fmtMillis } from "./lib/format.js";
 import { THEME_CSS } from "./lib/theme.js";
@@ -13,6 +15,11 @@ const CSS = `
 .cw-dash-health [data-level="err"] { color: var(--cw-err); font-weight: 600; }
 .cw-dash-run[data-running="true"] .cw-dot { background: var(--cw-ok); }
 .cw-dash-run[data-running="false"] .cw-dot { background: var(--cw-err); }
+.cw-dash-alerts { font-size: var(--cw-size-small); }
+.cw-dash-alerts[data-level="err"] { color: var(--cw-err); font-weight: 700; }
+.cw-dash-alerts[data-level="warn"] { color: var(--cw-warn); font-weight: 700; }
+.cw-dash-alerts[data-level="info"] { color: var(--cw-info); font-weight: 600; }
+.cw-dash-alerts[data-level=""], .cw-dash-alerts[data-level="muted"] { color: var(--cw-fg2); }
 `;
 
 /** [label, value text, level] triples for the health line ("" = normal). */
@@ -54,8 +61,9 @@ function render({ model, el }) {
   const title = h("span", { class: "cw-dash-title" });
   const run = h("span", { class: "cw-dash-run cw-small" }, h("span", { class: "cw-dot" }), " ", h("span"));
   const counts = h("span", { class: "cw-muted cw-small" });
+  const alerts = h("span", { class: "cw-dash-alerts", "data-role": "alerts" }, h("span", { class: "cw-muted", text: "alerts " }), h("span"));
   const line = h("span", { class: "cw-dash-health", role: "status" });
-  const root = h("div", { class: "cw cw-dashboard-header" }, title, run, counts, line);
+  const root = h("div", { class: "cw cw-dashboard-header" }, title, run, counts, alerts, line);
   el.replaceChildren(style(THEME_CSS + CSS), root);
 
   function update() {
@@ -65,6 +73,9 @@ function render({ model, el }) {
     setAttr(run, "data-running", running ? "true" : "false");
     setText(run.lastChild, running ? "live" : "stopped");
     setText(counts, countsLine(model.get("counts") ?? {}));
+    const badge = alertsBadge(model.get("alerts"));
+    setText(alerts.lastChild, badge.text);
+    setAttr(alerts, "data-level", badge.level);
     const parts = healthParts(health);
     if (line.children.length !== parts.length) {
       line.replaceChildren(...parts.map(() => h("span", {}, h("span", { class: "cw-muted" }), " ", h("span"))));
@@ -80,11 +91,13 @@ function render({ model, el }) {
   model.on("change:health", update);
   model.on("change:counts", update);
   model.on("change:title", update);
+  model.on("change:alerts", update);
   update();
   return () => {
     model.off("change:health", update);
     model.off("change:counts", update);
     model.off("change:title", update);
+    model.off("change:alerts", update);
   };
 }
 

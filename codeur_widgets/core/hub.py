@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import networkx as nx
 
 from .agent import AgentHandle
+from .alerts import Alerts
 from .bus import EventBus, ThreadInbox
 from .clock import Clock, wall_clock
 from .collectors import TOPIC as CUSTOM_TOPIC
@@ -62,6 +63,7 @@ from .store import Store
 from .system import SystemSampler
 from .tasks import wait_cancelled
 from .traces import TraceStore
+from .usage import UsageWindows
 from .waker import LoopWaker
 
 __all__ = ["Hub", "Source", "Watch", "default_hub"]
@@ -179,6 +181,9 @@ class Hub(Publisher):
         prices: USD per million tokens by model, ``{"my-model": (input, output)}`` or a
             :class:`~codeur_widgets.core.prices.Prices`; models without one are priced from the
             ``genai-prices`` table, else their cost is unknown (``hub.prices.set(...)`` later).
+        default_alerts: start with the default alert rules (stale agent, error burst, loop lag,
+            dropped events, history degraded, source disconnected); see ``hub.alerts`` and
+            docs/alerts.md. Rules are evaluated only while the hub runs.
     """
 
     def __init__(
@@ -198,6 +203,7 @@ class Hub(Publisher):
         history: str | os.PathLike[str] | History | None = None,
         capture_content: bool | None = None,
         prices: Prices | Mapping[str, Any] | None = None,
+        default_alerts: bool = True,
     ) -> None:
         if render_hz <= 0:
             raise ValueError("render_hz must be > 0")
@@ -234,6 +240,12 @@ class Hub(Publisher):
             self.traces,
         ):
             self.add_store(store)
+        # Alerts: windowed usage sums (O(1) per event) and the rules, evaluated on the
+        # housekeeping tick (the alerts store's tick); see core/alerts.py.
+        self.usage = UsageWindows(clock=clock, job_of=self.agents.job_of)
+        self.add_store(self.usage)
+        self.alerts = Alerts(self, defaults=default_alerts)
+        self.add_store(self.alerts)
 
         self.sources: list[Source] = [self._open_source(s) for s in sources]
         self._inbox = ThreadInbox(thread_buffer, self._wake_from_thread)
@@ -271,6 +283,7 @@ class Hub(Publisher):
                 except Exception as exc:
                     self.bus.report_error(restored.tick, "history.restore", exc)
             self.bus.subscribe("*", self.history.record)
+        self.alerts.baseline()  # a restored run's error counts are not new errors
 
     # -- stores --------------------------------------------------------------------------------
     def add_store(self, store: Store) -> None:
@@ -821,6 +834,7 @@ class Hub(Publisher):
             "views": len(self._watches),
             "sources": [source.health() for source in self.sources],
             "history": None if self.history is None else self.history.health(),
+            "alerts": self.alerts.health(),
         }
 
     def __repr__(self) -> str:

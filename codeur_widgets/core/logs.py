@@ -195,6 +195,14 @@ def _admin_line(event: Event) -> Event:
     return Event("log", "admin", {"level": "WARNING", "message": message}, event.ts, event.id)
 
 
+def _alert_line(event: Event) -> Event:
+    """The log line that shows an alert event (``core/alerts.py``), from the source ``alerts``."""
+    data = event.data if isinstance(event.data, dict) else {}
+    level = data.get("level") if data.get("level") in LEVELS else "WARNING"
+    message = f"{event.topic}: {data.get('message') or data.get('alert') or ''}"
+    return Event("log", "alerts", {"level": level, "message": message}, event.ts, event.id)
+
+
 class LogBuffer(Store):
     """The ``logs`` store: the newest ``capacity`` log records, searchable.
 
@@ -209,7 +217,7 @@ class LogBuffer(Store):
     """
 
     name = "logs"
-    topics = ("log", "admin.*")
+    topics = ("log", "admin.*", "alert.*")
 
     def __init__(self, clock: Clock = wall_clock, capacity: int = 10_000) -> None:
         super().__init__(clock)
@@ -232,10 +240,11 @@ class LogBuffer(Store):
         """Append one ``log`` event (O(1)); odd fields are ignored and counted, never raised.
 
         ``admin.*`` events (the audit trail of ``core/admin.py``) become WARNING lines from the
-        source ``admin``, so every admin action is visible in the log tail.
+        source ``admin``, so every admin action is visible in the log tail; ``alert.*`` events
+        (fired, resolved, acknowledged) become lines from the source ``alerts``.
         """
         if event.topic != "log":
-            event = _admin_line(event)
+            event = _alert_line(event) if event.topic.startswith("alert.") else _admin_line(event)
         data = event.data if isinstance(event.data, dict) else {}
         bad = 0 if isinstance(event.data, dict) else 1
 

@@ -269,6 +269,19 @@ class AgentRegistry(Store):
     def __contains__(self, name: object) -> bool:
         return name in self._agents
 
+    def state(self, name: str) -> AgentState | None:
+        """The live state of one agent (read it, do not change it), or None if unknown."""
+        return self._agents.get(name)
+
+    def states(self) -> list[AgentState]:
+        """Every agent's live state, for cheap reads once a tick (the alert rules)."""
+        return list(self._agents.values())
+
+    def job_of(self, name: str) -> str | None:
+        """The job of the agent's newest open task (None if none, or the agent is unknown)."""
+        state = self._agents.get(name)
+        return state.job_id if state is not None else None
+
     def stale_agents(self) -> list[str]:
         """Names of agents currently marked stale, in snapshot order."""
         return [s.name for s in self._ordered() if s.stale_since is not None]

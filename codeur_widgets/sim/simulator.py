@@ -228,7 +228,6 @@ class Simulator:
                 t.log(f"plan for {job_id} has {steps} steps")
                 cp.send(ca.name, "task_assignment", job_id=job_id, steps=steps)
             async with ca.task(f"Implement {job_id}", job_id=job_id) as t, self._busy(ca.name):
-                await self._hold(ca.name)
                 for step in range(steps):
                     line = plan.splitlines()[step]
                     diff = f"--- a/{_FILES[step % len(_FILES)]}\n+++ b/...\n@@ step {step + 1} @@"
@@ -282,6 +281,7 @@ class Simulator:
         if context:
             messages.insert(1, {"role": "system", "content": "Context: " + "; ".join(context)})
         slow = self.rng.random() < SLOW_CALLS
+        await self._hold(agent.name)  # a paused agent (by a person or a budget) spends nothing
         async with agent.llm_call(model=agent.model, messages=messages) as c:
             if fail:
                 self._fail_now(agent.name)
@@ -299,13 +299,15 @@ class Simulator:
         # Roughly gpt-4o-class prices: $2.50 / 1M prompt, $10 / 1M completion tokens.
         return prompt, completion, round(prompt * 2.5e-6 + completion * 1e-5, 6)
 
+    async def _hold(self, agent: str) -> None:
+        """Wait while ``agent`` is paused: an admin "pause" (a person's, or a budget alert's)
+        holds its next task and its next LLM call, so a paused agent spends nothing more."""
+        while agent in self.paused:
+            await self._sleep(0.5)
+
     async def _maybe_fail(self, agent: str) -> None:
         await self._hold(agent)
         self._fail_now(agent)
-
-    async def _hold(self, agent: str) -> None:
-        while agent in self.paused:  # an admin "pause" holds the agent's next task
-            await self._sleep(0.5)
 
     def _fail_now(self, agent: str) -> None:
         if self._failing[agent] > 0:

@@ -1,4 +1,4 @@
-"""Dashboard: the health header and the five panels in one responsive grid."""
+"""Dashboard: the health header and the panels in one responsive grid."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ._base import Frame, HubWidget, close_models, resolve_hub
 from ._bundle import Bundle
 from .agent_cards import AgentCards
 from .agent_graph import AgentGraphView
+from .alerts_panel import AlertsPanel
 from .dashboard_controls import DashboardControls
 from .log_tail import LogTail
 from .queue_stats import QueueStats
@@ -57,17 +58,19 @@ def _keep(made: list[Any], widget: W) -> W:
 
 
 class DashboardHeader(HubWidget):
-    """Title, agent counts and the hub's live health line (events/s, dropped, rejected, loop lag,
-    stale agents), refreshed at most once a second."""
+    """Title, agent counts, the count of firing alerts (coloured by the worst unacknowledged
+    severity) and the hub's live health line (events/s, dropped, rejected, loop lag, stale
+    agents), refreshed at most once a second."""
 
     _esm = Bundle("dashboard")
     # hub.health() is not a store: follow the stores that move while the hub is live.
-    _stores = ("agents", "queue", "flows", "system")
+    _stores = ("agents", "queue", "flows", "system", "alerts")
     _max_hz = 1.0
 
     title = traitlets.Unicode("codeur-widgets").tag(sync=True)
     health = traitlets.Dict(help="a subset of hub.health()").tag(sync=True)
     counts = traitlets.Dict(help="agents per status").tag(sync=True)
+    alerts = traitlets.Dict(help="{firing, unacked, severity}: the alerts summary").tag(sync=True)
 
     def _state(
         self, frame: Frame, traits: Mapping[str, Any], *, initial: bool = False
@@ -76,6 +79,7 @@ class DashboardHeader(HubWidget):
         return {
             "health": {k: _brief(k, health.get(k)) for k in HEALTH_KEYS},
             "counts": frame["agents"].get("counts") or {},
+            "alerts": frame["alerts"].get("summary") or {},
         }
 
 
@@ -108,8 +112,8 @@ def _collector_problem(health: Any) -> str | None:
 
 
 class Dashboard(ipywidgets.GridBox):
-    """The whole dashboard: a health header, agent cards, the agent graph, queue stats, system
-    metrics, the log tail and the traces, in a CSS grid that wraps to one column on narrow
+    """The whole dashboard: a health header, agent cards, the agent graph, queue stats, alerts,
+    system metrics, the log tail and the traces, in a CSS grid that wraps to one column on narrow
     outputs.
 
     ``Dashboard(hub)``; ``Dashboard()`` uses :func:`codeur_widgets.default_hub`;
@@ -132,11 +136,20 @@ class Dashboard(ipywidgets.GridBox):
             self.system = _keep(made, SystemMetrics(self._hub))
             self.logs = _keep(made, LogTail(self._hub))
             self.traces = _keep(made, TraceView(self._hub))
+            self.alerts = _keep(made, AlertsPanel(self._hub))
         except BaseException:
             for panel in made:  # e.g. one bundle missing: detach the panels already watching
                 panel.close()
             raise
-        for wide in (self.header, self.controls, self.cards, self.system, self.logs, self.traces):
+        for wide in (
+            self.header,
+            self.controls,
+            self.cards,
+            self.alerts,
+            self.system,
+            self.logs,
+            self.traces,
+        ):
             # Full width. Not `grid_column`: ipywidgets never applies it (ipywidgets#2334).
             wide.layout.grid_area = "auto / 1 / auto / -1"
         for panel in (self.graph, self.queue):
@@ -174,6 +187,7 @@ class Dashboard(ipywidgets.GridBox):
             self.cards,
             self.graph,
             self.queue,
+            self.alerts,
             self.system,
             self.logs,
             self.traces,
@@ -182,7 +196,15 @@ class Dashboard(ipywidgets.GridBox):
     @property
     def views(self) -> tuple[Any, ...]:
         """The six panels that follow the time range and the view pause."""
-        return (self.cards, self.graph, self.queue, self.system, self.logs, self.traces)
+        return (
+            self.cards,
+            self.graph,
+            self.queue,
+            self.alerts,
+            self.system,
+            self.logs,
+            self.traces,
+        )
 
     @property
     def showing(self) -> Hub:
@@ -224,6 +246,7 @@ class Dashboard(ipywidgets.GridBox):
         """Let the controls start, stop and change the speed of ``simulator``."""
         self.simulator = simulator
         self.controls.attach_simulator(simulator)
+        self._hub.alerts.attach_simulator(simulator)  # the "stop_simulator" alert action
 
     @classmethod
     def demo(

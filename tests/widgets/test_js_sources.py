@@ -29,6 +29,7 @@ FORBIDDEN = {
 WIDGETS = {
     "AgentCards": "agent_cards",
     "AgentGraphView": "agent_graph",
+    "AlertsPanel": "alerts_panel",
     "QueueStats": "queue_stats",
     "LogTail": "log_tail",
     "TraceView": "trace_view",
