@@ -242,7 +242,7 @@ class Hub(Publisher):
             self.add_store(store)
         # Alerts: windowed usage sums (O(1) per event) and the rules, evaluated on the
         # housekeeping tick (the alerts store's tick); see core/alerts.py.
-        self.usage = UsageWindows(clock=clock, job_of=self.agents.job_of)
+        self.usage = UsageWindows(clock=clock, job_of=self.agents.job_of, prices=self.prices)
         self.add_store(self.usage)
         self.alerts = Alerts(self, defaults=default_alerts)
         self.add_store(self.alerts)

@@ -19,11 +19,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .clock import Clock, wall_clock
 from .events import Event
 from .store import Store
+
+if TYPE_CHECKING:
+    from .prices import Prices
 
 __all__ = [
     "FINE_SPAN",
@@ -222,11 +225,13 @@ class UsageWindows(Store):
         clock: Clock = wall_clock,
         job_of: Callable[[str], str | None] | None = None,
         *,
+        prices: Prices | None = None,
         max_keys: int = MAX_KEYS,
         max_jobs: int = MAX_JOBS,
     ) -> None:
         super().__init__(clock)
         self.job_of = job_of
+        self.prices = prices
         self.max_keys = max_keys
         self._total = WindowedSums(2)  # (cost_usd, tokens)
         self._agents: dict[str, WindowedSums] = {}
@@ -248,6 +253,8 @@ class UsageWindows(Store):
         self.ignored = 0
         """Usage events with a field of the wrong type (counted, never raised)."""
         self.untracked = 0
+        self.unpriced = 0
+        """LLM calls with tokens but no known price (their cost counts as 0 in the sums)."""
         """Seconds of usage whose agent or model came after :data:`MAX_KEYS` (totals only)."""
 
     # -- ingest --------------------------------------------------------------------------------
@@ -268,6 +275,11 @@ class UsageWindows(Store):
                 return
             prompt = prompt or 0
             completion = completion or 0
+            if cost is None and self.prices is not None:
+                # Priced like the agent's card: the model's price, when the span gives none.
+                cost = self.prices.cost(data.get("model"), prompt, completion)
+                if cost is None:
+                    self.unpriced += 1
             cost = cost or 0.0
         else:
             model = data.get("model")

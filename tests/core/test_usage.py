@@ -137,3 +137,25 @@ def test_changed_jobs_are_the_costliest_with_new_usage_since_the_last_call() -> 
     assert hub.usage.changed_jobs() == {}  # drained
     hub.publish("agent.tokens", "a", prompt=1, completion=0, cost_usd=0.5, job_id="job-1")
     assert list(hub.usage.changed_jobs()) == ["job-1"]
+
+
+def test_llm_spans_without_a_cost_are_priced_like_the_cards() -> None:
+    """The simulator and the agent API report tokens and a model, not a cost: a budget rule
+    must see the same dollars as the agent's card (the hub's price table), unknown models 0."""
+    from codeur_widgets.core.events import Event
+    from codeur_widgets.core.prices import Prices
+
+    clock = FakeClock(T0)
+    store = UsageWindows(clock=clock, prices=Prices({"m": (1.0, 2.0)}))  # USD per 1M tokens
+    store.apply(
+        Event("span.ended", "coder", {"model": "m", "prompt_tokens": 1_000_000,
+                                      "completion_tokens": 500_000}, T0, "e1")  # fmt: skip
+    )
+    store.apply(
+        Event("span.ended", "coder", {"model": "nobody-knows", "prompt_tokens": 10,
+                                      "completion_tokens": 10}, T0, "e2")  # fmt: skip
+    )
+    clock.advance(1.0)
+    cost, tokens = store.sums("agent", "coder", T0 + 1, 60)
+    assert cost == pytest.approx(2.0) and tokens == 1_500_020
+    assert store.unpriced == 1
