@@ -147,14 +147,10 @@ def test_llm_spans_without_a_cost_are_priced_like_the_cards() -> None:
 
     clock = FakeClock(T0)
     store = UsageWindows(clock=clock, prices=Prices({"m": (1.0, 2.0)}))  # USD per 1M tokens
-    store.apply(
-        Event("span.ended", "coder", {"model": "m", "prompt_tokens": 1_000_000,
-                                      "completion_tokens": 500_000}, T0, "e1")  # fmt: skip
-    )
-    store.apply(
-        Event("span.ended", "coder", {"model": "nobody-knows", "prompt_tokens": 10,
-                                      "completion_tokens": 10}, T0, "e2")  # fmt: skip
-    )
+    priced = {"model": "m", "prompt_tokens": 1_000_000, "completion_tokens": 500_000}
+    unknown = {"model": "nobody-knows", "prompt_tokens": 10, "completion_tokens": 10}
+    store.apply(Event("span.ended", "coder", priced, T0, "e1"))
+    store.apply(Event("span.ended", "coder", unknown, T0, "e2"))
     clock.advance(1.0)
     cost, tokens = store.sums("agent", "coder", T0 + 1, 60)
     assert cost == pytest.approx(2.0) and tokens == 1_500_020

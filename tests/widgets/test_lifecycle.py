@@ -55,7 +55,7 @@ def test_displayed_twice_is_one_model(cls: type, hub: Hub, spy: CommSpy) -> None
 
 def test_dashboard_close_detaches_everything(hub: Hub, spy: CommSpy) -> None:
     dash = Dashboard(hub)
-    assert len(hub.watches) == 8  # header, controls and six panels, one watch each
+    assert len(hub.watches) == 9  # header, controls and seven panels, one watch each
     dash.graph.selected = "coding_agent"
     assert dash.cards.selected == "coding_agent"  # the cards follow the graph
     dash.cards.selected = "git_operations"
@@ -106,7 +106,7 @@ def test_demo_runs_a_simulator(spy: CommSpy) -> None:
 
     agents, flows, views = asyncio.run(main())
     assert agents >= 3
-    assert views == 8
+    assert views == 9
     assert flows >= 1
 
 
