@@ -11,7 +11,7 @@ import ipywidgets
 import numpy as np
 import traitlets
 
-from ._base import WatchedView, close_models, resolve_hub, swap_watch, watch_hz
+from ._base import WatchedView, bring_to_life, close_models, resolve_hub, swap_watch, watch_hz
 from ._bundle import Bundle
 
 if TYPE_CHECKING:
@@ -54,7 +54,9 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
     the current values as numbers above the plots.
 
     It watches the ``system`` store at most once a second and updates each plot's marks inside
-    ``hold_sync()``: about six comm messages a second (eight with GPUs), whatever the event rate.
+    ``hold_sync()``: about seven comm messages a second (nine with GPUs), whatever the event rate.
+    The plots share one time axis that always spans the window ending now (seconds shown for the
+    1-minute window), so an empty or short series never repeats a label.
 
     ``SystemMetrics(hub, window=300)``; ``SystemMetrics()`` watches the default hub.
     """
@@ -71,11 +73,17 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
     ) -> None:
         self._hub = resolve_hub(hub)
         self._watch: Watch | None = None
+        bring_to_life(self._hub)
         self._plot_height = plot_height
+        self._first_window = window
+        self._span = _EMPTY_TIMES  # the plotted window's two ends, once a frame gave them
         self._snapshot: dict[str, Any] = self._hub.stores["system"].snapshot()
         self.panel = _SystemPanel(data=_panel_data(self._snapshot), window=window)
 
-        self._cpu = _line(COLOURS["cpu"], "CPU %")
+        # One time scale for every plot: its domain is set to the window each frame (one small
+        # message), so the axes agree and never collapse onto the few seconds sampled so far.
+        self._time = bqplot.DateScale()
+        self._cpu = _line(COLOURS["cpu"], "CPU %", self._time)
         self._cores = bqplot.Bars(
             x=_EMPTY,
             y=_EMPTY,
@@ -86,48 +94,60 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
             colors=[COLOURS["cores"]],
             padding=0.15,
         )
-        self._mem = _line(COLOURS["mem"], "memory %")
-        rss_scale = bqplot.LinearScale(min=0.0)
-        threads_scale = bqplot.LinearScale(min=0.0)
-        time_scale = bqplot.DateScale()
+        self._mem = _line(COLOURS["mem"], "memory %", self._time)
+        # From 0 to a rounded ceiling above the largest value (set each frame): no negative
+        # ticks, and a flat line sits below the top edge instead of on it.
+        self._rss_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
+        self._threads_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
         self._rss = bqplot.Lines(
             x=_EMPTY_TIMES,
             y=_EMPTY,
-            scales={"x": time_scale, "y": rss_scale},
+            scales={"x": self._time, "y": self._rss_scale},
             colors=[COLOURS["rss"]],
             labels=["RSS MiB"],
-            display_legend=True,
+            visible=False,
         )
         self._threads = bqplot.Lines(
             x=_EMPTY_TIMES,
             y=_EMPTY,
-            scales={"x": time_scale, "y": threads_scale},
+            scales={"x": self._time, "y": self._threads_scale},
             colors=[COLOURS["threads"]],
             labels=["threads"],
-            display_legend=True,
+            visible=False,
         )
         self._gpu_load: Any = None
         self._gpu_temp: Any = None
+        self._time_axes: list[Any] = []
         h = plot_height
         cores_axes = [
-            bqplot.Axis(scale=self._cores.scales["x"], side="bottom", label="core", num_ticks=8),
+            # The cores are named by the title; an axis label would be cut by the margin.
+            bqplot.Axis(scale=self._cores.scales["x"], side="bottom", num_ticks=8),
             _value_axis(self._cores.scales["y"], tick_format="d"),
         ]
+        # No legend over the lines: each axis is labelled in its line's colour.
         process_axes = [
-            _time_axis(time_scale),
-            _value_axis(rss_scale, label="MiB"),
-            _value_axis(threads_scale, label="threads", side="right"),
+            self._time_axis(),
+            _value_axis(self._rss_scale, label="RSS MiB", label_color=COLOURS["rss"]),
+            _value_axis(
+                self._threads_scale,
+                label="threads",
+                side="right",
+                tick_format="d",
+                label_color=COLOURS["threads"],
+            ),
         ]
         figures = [
-            _figure("CPU %", [self._cpu], _percent_axes(self._cpu), h),
-            _figure("per core % (now)", [self._cores], cores_axes, h),
-            _figure("memory %", [self._mem], _percent_axes(self._mem), h),
-            # Bottom legend: flat RSS/thread lines run along the top edge of their scales.
-            _figure("process", [self._rss, self._threads], process_axes, h, legend="bottom-right"),
+            _figure("CPU %", [self._cpu], self._percent_axes(), h),
+            _figure("CPU % per core (now)", [self._cores], cores_axes, h),
+            _figure("memory %", [self._mem], self._percent_axes(), h),
+            _figure("process: RSS MiB and threads", [self._rss, self._threads], process_axes, h),
         ]
         self.plots = ipywidgets.Box(
             figures, layout=ipywidgets.Layout(display="flex", flex_flow="row wrap", width="100%")
         )
+        # Titles, ticks and grid lines take the theme's colours (js/system_metrics.js styles
+        # this class), so they read in dark mode too.
+        self.plots.add_class("cw-sys-plots")
         kwargs.setdefault(
             "layout",
             ipywidgets.Layout(
@@ -148,6 +168,14 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
     def hub(self) -> Hub:
         """The hub this widget watches."""
         return self._hub
+
+    def _time_axis(self) -> Any:
+        axis = _time_axis(self._time, self._first_window)
+        self._time_axes.append(axis)
+        return axis
+
+    def _percent_axes(self) -> list[Any]:
+        return [self._time_axis(), _value_axis(self._cpu.scales["y"], tick_format="d")]
 
     def _on_frame(self, frame: dict[str, dict[str, Any]]) -> None:
         if self._watch is None:
@@ -178,11 +206,26 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
 
         with self.panel.hold_sync():
             self.panel.data = _panel_data(snap)
-        _set_xy(self._cpu, times, _column(series, "cpu", cut))
-        _set_xy(self._mem, times, _column(series, "mem_percent", cut))
-        rss = _column(series, "rss", cut)
-        _set_xy(self._rss, times, rss / (1024.0 * 1024.0))
-        _set_xy(self._threads, times, _column(series, "threads", cut))
+        end = snap.get("now")
+        if end is None and len(times):
+            end = float(times[-1].astype("datetime64[ms]").astype(float)) / 1000.0
+        if end is not None:
+            with self._time.hold_sync():  # the window ending now: one message, both ends
+                self._time.min = _datetime(float(end) - self.window)
+                self._time.max = _datetime(float(end))
+            self._span = np.array([self._time.min, self._time.max], dtype="datetime64[ms]")
+        tick_format = _tick_format(self.window)
+        for axis in self._time_axes:
+            axis.tick_format = tick_format  # sent only when the window changes it
+        span = self._span
+        _set_line(self._cpu, times, _column(series, "cpu", cut), span)
+        _set_line(self._mem, times, _column(series, "mem_percent", cut), span)
+        rss = _column(series, "rss", cut) / (1024.0 * 1024.0)
+        threads = _column(series, "threads", cut)
+        self._rss_scale.max = _ceiling(rss)
+        self._threads_scale.max = _ceiling(threads, whole=True)
+        _set_line(self._rss, times, rss, span)
+        _set_line(self._threads, times, threads, span)
         per_core = np.asarray(latest.get("per_core") or [], dtype=float)
         _set_xy(self._cores, np.arange(len(per_core)), per_core)
 
@@ -208,9 +251,9 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
     def _add_gpu_figure(
         self, count: int, times: np.ndarray, load_mem: np.ndarray, temp: np.ndarray
     ) -> None:
-        time_scale = bqplot.DateScale()
+        time_scale = self._time
         pct = bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False)
-        temp_scale = bqplot.LinearScale(min=0.0)
+        temp_scale = bqplot.LinearScale(min=0.0, allow_padding=False)
         colours = [GPU_COLOURS[i % len(GPU_COLOURS)] for i in range(count)]
         labels = [f"GPU{i} load %" for i in range(count)] + [f"GPU{i} mem %" for i in range(count)]
         self._gpu_load = bqplot.Lines(
@@ -233,7 +276,7 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
             "GPU load / memory % (solid), temperature °C (dashed)",
             [self._gpu_load, self._gpu_temp],
             [
-                _time_axis(time_scale),
+                self._time_axis(),
                 _value_axis(pct, label="%"),
                 _value_axis(temp_scale, label="°C", side="right"),
             ],
@@ -287,26 +330,64 @@ def _set_xy(mark: Any, x: np.ndarray, y: np.ndarray) -> None:
         mark.y = y
 
 
-def _line(colour: str, label: str) -> Any:
+def _set_line(mark: Any, x: np.ndarray, y: np.ndarray, span: np.ndarray) -> None:
+    """Like :func:`_set_xy` for a one-row line; an empty series is drawn as a hidden flat line
+    across ``span`` (the window's two ends): bqplot draws an empty line as the path "null" and
+    places its label at ``translate(x, undefined)``, an error in the page on every render."""
+    empty = y.size == 0 or not bool(np.isfinite(y).any())
+    with mark.hold_sync():  # data and visibility in one message
+        if empty and span.size == 2:
+            mark.x, mark.y = span, np.zeros(2)
+        else:
+            mark.x, mark.y = x, y
+        mark.visible = not empty
+
+
+def _line(colour: str, label: str, time_scale: Any) -> Any:
     return bqplot.Lines(
         x=_EMPTY_TIMES,
         y=_EMPTY,
         scales={
-            "x": bqplot.DateScale(),
+            "x": time_scale,
             "y": bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False),
         },
         colors=[colour],
         labels=[label],
+        visible=False,  # until the first sample (see _set_line)
     )
 
 
-def _percent_axes(mark: Any) -> list[Any]:
-    return [_time_axis(mark.scales["x"]), _value_axis(mark.scales["y"], tick_format="d")]
+def _tick_format(window: float) -> str:
+    """Clock labels of the time axis: with seconds for the 1-minute window, where ticks are
+    seconds apart; hours and minutes otherwise (ticks a minute or more apart)."""
+    return "%H:%M:%S" if window < 300 else "%H:%M"
 
 
-def _time_axis(scale: Any) -> Any:
+def _time_axis(scale: Any, window: float) -> Any:
     # Every side is explicit: bqplot would otherwise send one more update after opening the axis.
-    return bqplot.Axis(scale=scale, side="bottom", tick_format="%H:%M", num_ticks=4)
+    return bqplot.Axis(scale=scale, side="bottom", tick_format=_tick_format(window), num_ticks=5)
+
+
+def _datetime(ts: float) -> np.datetime64:
+    """Unix seconds as the UTC datetime bqplot's DateScale bounds take (like the series' x)."""
+    return np.datetime64(round(ts * 1000.0), "ms")
+
+
+def _ceiling(values: np.ndarray, *, whole: bool = False) -> float:
+    """A round upper bound about 15 % above the largest value (1 for an empty series), so that
+    the axis's 5 ticks (``num_ticks=5``: 4 steps) fall on round numbers; ``whole``: whole steps
+    (thread counts)."""
+    finite = values[np.isfinite(values)] if values.size else values
+    top = float(finite.max()) if finite.size else 0.0
+    if top <= 0:
+        return 4.0 if whole else 1.0
+    step = top * 1.15 / 4
+    scale = 10.0 ** np.floor(np.log10(step))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        nice = m * scale
+        if nice >= step and (not whole or float(nice).is_integer()):
+            return float(4 * nice)
+    return float(4 * 10.0 * scale)
 
 
 def _value_axis(scale: Any, side: str = "left", **kwargs: Any) -> Any:
@@ -321,7 +402,7 @@ def _figure(
         axes=axes,
         title=title,
         title_style={"font-size": "12px"},
-        fig_margin={"top": 28, "bottom": 28, "left": 44, "right": 44},
+        fig_margin={"top": 28, "bottom": 30, "left": 48, "right": 48},
         animation_duration=0,
         legend_location=legend,
         layout=ipywidgets.Layout(flex="1 1 300px", min_width="240px", height=f"{height}px"),
