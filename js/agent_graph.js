@@ -271,6 +271,7 @@ function render({ model, el }) {
     const points = cy.nodes().map((n) => ({ id: n.id(), ...n.position() }));
     cy.batch(() => {
       edges.forEach((e) => {
+        if (e.removed() || e.source().empty() || e.target().empty()) return;
         const a = e.source().position();
         const b = e.target().position();
         const others = points.filter((p) => p.id !== e.source().id() && p.id !== e.target().id());

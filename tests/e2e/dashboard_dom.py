@@ -79,6 +79,76 @@ _STATE_JS = """
 """
 
 
+# Has cytoscape *painted* the graph? For each node, the pixel at its centre on the node layer's
+# canvas (what the screen shows, not a fresh rendering): transparent means not drawn (yet), as
+# during the redraw after a theme switch. Also the drawing's extent against its panel's.
+_GRAPH_DRAWN_JS = """
+() => {
+  const c = document.querySelector('.cw-agent-graph .cw-graph-canvas');
+  const cy = c && c._cyreg && c._cyreg.cy;
+  if (!cy || cy.nodes().empty()) return {ok: false, missing: ['(no nodes)']};
+  const layer = c.querySelector('canvas[data-id="layer2-node"]')
+    || [...c.querySelectorAll('canvas')].pop();
+  const ratio = layer.width / Math.max(1, layer.clientWidth);
+  const ctx = layer.getContext('2d');
+  const missing = [];
+  cy.nodes().forEach((n) => {
+    const p = n.renderedPosition();
+    const px = ctx.getImageData(Math.round(p.x * ratio), Math.round(p.y * ratio), 1, 1).data;
+    if (px[3] === 0) missing.push(n.id());
+  });
+  const bb = cy.nodes().renderedBoundingBox();
+  return {ok: missing.length === 0, missing, width: bb.w, height: bb.h,
+          panelWidth: c.clientWidth, panelHeight: c.clientHeight};
+}
+"""
+
+
+def graph_drawn(page: Page) -> dict[str, Any]:
+    """``{ok, missing, width, height, panelWidth, panelHeight}``: whether every node of the
+    agent graph is painted on screen, and the drawing's extent against its panel's."""
+    result: dict[str, Any] = page.evaluate(_GRAPH_DRAWN_JS)
+    return result
+
+
+def wait_graph_drawn(page: Page, timeout_s: float = 15.0) -> dict[str, Any]:
+    """Wait until every node of the graph is painted (e.g. after a theme switch's redraw)."""
+    drawn = poll(page, lambda: graph_drawn(page), lambda d: bool(d["ok"]), timeout_s=timeout_s)
+    assert drawn["ok"], f"the graph's nodes are not painted: {drawn}"
+    return drawn
+
+
+# The bounding boxes of the dashboard's panels (page coordinates), to check the grid's balance.
+_LAYOUT_JS = """
+() => {
+  const box = (sel) => {
+    const el = document.querySelector(sel);
+    if (!el) return null;
+    const r = el.getBoundingClientRect();
+    return {x: r.x, y: r.y, width: r.width, height: r.height};
+  };
+  return {dashboard: box('.cw-dashboard'), graph: box('.cw-agent-graph'),
+          queue: box('.cw-queue-stats'), cards: box('.cw-agent-cards')};
+}
+"""
+
+
+def layout(page: Page) -> dict[str, Any]:
+    """Boxes (``x, y, width, height``) of the dashboard and its graph, queue and cards panels."""
+    result: dict[str, Any] = page.evaluate(_LAYOUT_JS)
+    return result
+
+
+#: Page errors that are not ours: Notebook 7 itself raises this one while it starts, with every
+#: third-party extension disabled and before any widget exists (checked for issue 14).
+FOREIGN_PAGE_ERRORS = ("Cannot read properties of undefined (reading 'schema')",)
+
+
+def own_errors(errors: list[str]) -> list[str]:
+    """The console and page errors of a page that could be ours (``FOREIGN_PAGE_ERRORS`` out)."""
+    return [e for e in errors if not any(f in e for f in FOREIGN_PAGE_ERRORS)]
+
+
 def state(page: Page) -> dict[str, Any]:
     """A plain-data picture of every dashboard panel on the page (see ``_STATE_JS``)."""
     result: dict[str, Any] = page.evaluate(_STATE_JS)
