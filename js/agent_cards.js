@@ -35,7 +35,10 @@ const CSS = `
   overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .cw-card[data-paused="true"] { border-left-color: var(--cw-warn); border-left-style: double; }
 .cw-st-paused { color: var(--cw-warn); } .cw-dot.cw-st-paused { background: var(--cw-warn); }
-.cw-card-task { margin-top: 3px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* The task's name may be cut (its tooltip has it whole); its elapsed time never is. */
+.cw-card-task { margin-top: 3px; display: flex; gap: 4px; white-space: nowrap; min-width: 0; }
+.cw-card-task > .cw-task-name { overflow: hidden; text-overflow: ellipsis; flex: 0 1 auto; min-width: 0; }
+.cw-card-task > .cw-task-time { flex: none; font-variant-numeric: tabular-nums; }
 .cw-card-err { font-size: var(--cw-size-small); color: var(--cw-err); overflow: hidden; text-overflow: ellipsis;
   white-space: nowrap; margin-top: 2px; }
 .cw-card-stale { font-weight: 600; color: var(--cw-warn); }
@@ -59,7 +62,9 @@ function makeCard(onClick) {
   const name = h("span", { class: "cw-card-name" });
   const badge = h("span", { class: "cw-badge" });
   const sub = h("div", { class: "cw-card-sub" });
-  const task = h("div", { class: "cw-card-task" });
+  const taskName = h("span", { class: "cw-task-name" });
+  const taskTime = h("span", { class: "cw-task-time" });
+  const task = h("div", { class: "cw-card-task" }, taskName, taskTime);
   const beat = h("div", { class: "cw-card-row" });
   const stats = h("div", { class: "cw-card-row cw-parts cw-num" });
   const tokens = h("div", { class: "cw-card-row cw-parts cw-num" });
@@ -92,7 +97,7 @@ function makeCard(onClick) {
     note,
     err,
   );
-  return { root, dot, name, badge, sub, task, beat, stats, tokens, metrics, note, err, errText: "", agent: null };
+  return { root, dot, name, badge, sub, task, taskName, taskTime, beat, stats, tokens, metrics, note, err, errText: "", agent: null };
 }
 
 /** Fills `row` with one span per part (reusing spans), so parts wrap but are never cut. */
@@ -156,10 +161,12 @@ function ageCard(card, now, staleAfter) {
     const job = a.job_id ? ` [${a.job_id}]` : "";
     const mark = paused ? "\u23f8" : "\u25b6";
     const held = paused ? " (paused)" : "";
-    setText(card.task, `${mark} ${ellipsis(a.task, 90)}${job} \u00b7 ${fmtDuration(elapsed)}${held}`);
+    setText(card.taskName, `${mark} ${ellipsis(a.task, 90)}${job}`);
+    setText(card.taskTime, `\u00b7 ${fmtDuration(elapsed)}${held}`);
     setAttr(card.task, "title", `${a.task}${job}`);
   } else {
-    setText(card.task, paused ? "\u23f8 paused, no task" : "no task");
+    setText(card.taskName, paused ? "\u23f8 paused, no task" : "no task");
+    setText(card.taskTime, "");
     setAttr(card.task, "title", "");
   }
   const note = noteText(a, now);

@@ -452,6 +452,17 @@ function render({ model, el }) {
     if (!fitted || !userMoved) fit();
   });
   resize.observe(container);
+  // A theme switch reloads the page's CSS: if cytoscape measures its container in that moment it
+  // sizes its canvases to 0 (blank graph), and the container's size may look unchanged to the
+  // ResizeObserver. Once a second, canvases that disagree with the container are resized.
+  const canvasWatch = setInterval(() => {
+    const canvas = container.querySelector("canvas");
+    if (destroyed || !canvas || container.clientWidth === 0) return;
+    if (canvas.clientWidth !== container.clientWidth || canvas.clientHeight !== container.clientHeight) {
+      cy.resize();
+      if (!fitted || !userMoved) fit();
+    }
+  }, 1000);
   // JupyterLab switches themes by changing attributes on <body>; re-read the colours then.
   const themeWatch = new MutationObserver(applyTheme);
   themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name", "data-jp-theme-light", "class"] });
@@ -469,6 +480,7 @@ function render({ model, el }) {
     if (raf) cancelAnimationFrame(raf);
     if (restyle) cancelAnimationFrame(restyle);
     resize.disconnect();
+    clearInterval(canvasWatch);
     themeWatch.disconnect();
     model.off("change:topology", applyTopology);
     model.off("change:flows", applyFlows);

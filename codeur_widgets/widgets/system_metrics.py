@@ -54,9 +54,9 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
     the current values as numbers above the plots.
 
     It watches the ``system`` store at most once a second and updates each plot's marks inside
-    ``hold_sync()``: about seven comm messages a second (nine with GPUs), whatever the event rate.
-    The plots share one time axis that always spans the window ending now (seconds shown for the
-    1-minute window), so an empty or short series never repeats a label.
+    ``hold_sync()``: about six comm messages a second (eight with GPUs), whatever the event rate.
+    Each time axis spans the whole window ending now (a gap point at its start; seconds shown
+    for the 1- and 5-minute windows), so an empty or short series never repeats a label.
 
     ``SystemMetrics(hub, window=300)``; ``SystemMetrics()`` watches the default hub.
     """
@@ -76,14 +76,18 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         bring_to_life(self._hub)
         self._plot_height = plot_height
         self._first_window = window
-        self._span = _EMPTY_TIMES  # the plotted window's two ends, once a frame gave them
         self._snapshot: dict[str, Any] = self._hub.stores["system"].snapshot()
+        # Each line starts at the window's start (a gap point) so its time axis always spans the
+        # window, never collapsing onto the few seconds sampled so far; with no sample at all it
+        # is a hidden flat line across the window (see _set_line). Each mark has a time scale of
+        # its own: bqplot redraws every mark of a scale when its domain moves, also one whose view
+        # is still being created, which fails (undefined path generator) if the scale is shared.
+        now = self._snapshot.get("now")
+        end = float(now) if isinstance(now, (int, float)) else self._hub.clock()
+        first = _Window(end - window, end)
         self.panel = _SystemPanel(data=_panel_data(self._snapshot), window=window)
 
-        # One time scale for every plot: its domain is set to the window each frame (one small
-        # message), so the axes agree and never collapse onto the few seconds sampled so far.
-        self._time = bqplot.DateScale()
-        self._cpu = _line(COLOURS["cpu"], "CPU %", self._time)
+        self._cpu = _line(COLOURS["cpu"], "CPU %", first)
         self._cores = bqplot.Bars(
             x=_EMPTY,
             y=_EMPTY,
@@ -94,27 +98,13 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
             colors=[COLOURS["cores"]],
             padding=0.15,
         )
-        self._mem = _line(COLOURS["mem"], "memory %", self._time)
+        self._mem = _line(COLOURS["mem"], "memory %", first)
         # From 0 to a rounded ceiling above the largest value (set each frame): no negative
         # ticks, and a flat line sits below the top edge instead of on it.
         self._rss_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
         self._threads_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
-        self._rss = bqplot.Lines(
-            x=_EMPTY_TIMES,
-            y=_EMPTY,
-            scales={"x": self._time, "y": self._rss_scale},
-            colors=[COLOURS["rss"]],
-            labels=["RSS MiB"],
-            visible=False,
-        )
-        self._threads = bqplot.Lines(
-            x=_EMPTY_TIMES,
-            y=_EMPTY,
-            scales={"x": self._time, "y": self._threads_scale},
-            colors=[COLOURS["threads"]],
-            labels=["threads"],
-            visible=False,
-        )
+        self._rss = _line(COLOURS["rss"], "RSS MiB", first, self._rss_scale)
+        self._threads = _line(COLOURS["threads"], "threads", first, self._threads_scale)
         self._gpu_load: Any = None
         self._gpu_temp: Any = None
         self._time_axes: list[Any] = []
@@ -126,7 +116,7 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         ]
         # No legend over the lines: each axis is labelled in its line's colour.
         process_axes = [
-            self._time_axis(),
+            self._time_axis(self._rss),
             _value_axis(self._rss_scale, label="RSS MiB", label_color=COLOURS["rss"]),
             _value_axis(
                 self._threads_scale,
@@ -137,9 +127,9 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
             ),
         ]
         figures = [
-            _figure("CPU %", [self._cpu], self._percent_axes(), h),
+            _figure("CPU %", [self._cpu], self._percent_axes(self._cpu), h),
             _figure("CPU % per core (now)", [self._cores], cores_axes, h),
-            _figure("memory %", [self._mem], self._percent_axes(), h),
+            _figure("memory %", [self._mem], self._percent_axes(self._mem), h),
             _figure("process: RSS MiB and threads", [self._rss, self._threads], process_axes, h),
         ]
         self.plots = ipywidgets.Box(
@@ -169,13 +159,13 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         """The hub this widget watches."""
         return self._hub
 
-    def _time_axis(self) -> Any:
-        axis = _time_axis(self._time, self._first_window)
+    def _time_axis(self, mark: Any) -> Any:
+        axis = _time_axis(mark.scales["x"], self._first_window)
         self._time_axes.append(axis)
         return axis
 
-    def _percent_axes(self) -> list[Any]:
-        return [self._time_axis(), _value_axis(self._cpu.scales["y"], tick_format="d")]
+    def _percent_axes(self, mark: Any) -> list[Any]:
+        return [self._time_axis(mark), _value_axis(mark.scales["y"], tick_format="d")]
 
     def _on_frame(self, frame: dict[str, dict[str, Any]]) -> None:
         if self._watch is None:
@@ -207,51 +197,53 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         with self.panel.hold_sync():
             self.panel.data = _panel_data(snap)
         end = snap.get("now")
-        if end is None and len(times):
-            end = float(times[-1].astype("datetime64[ms]").astype(float)) / 1000.0
-        if end is not None:
-            with self._time.hold_sync():  # the window ending now: one message, both ends
-                self._time.min = _datetime(float(end) - self.window)
-                self._time.max = _datetime(float(end))
-            self._span = np.array([self._time.min, self._time.max], dtype="datetime64[ms]")
+        if end is None:
+            end = float(series["ts"][-1]) if series.get("ts") else self._hub.clock()
+        window = _Window(float(end) - self.window, float(end))
         tick_format = _tick_format(self.window)
         for axis in self._time_axes:
             axis.tick_format = tick_format  # sent only when the window changes it
-        span = self._span
-        _set_line(self._cpu, times, _column(series, "cpu", cut), span)
-        _set_line(self._mem, times, _column(series, "mem_percent", cut), span)
+        _set_line(self._cpu, window, times, _column(series, "cpu", cut))
+        _set_line(self._mem, window, times, _column(series, "mem_percent", cut))
         rss = _column(series, "rss", cut) / (1024.0 * 1024.0)
         threads = _column(series, "threads", cut)
         self._rss_scale.max = _ceiling(rss)
         self._threads_scale.max = _ceiling(threads, whole=True)
-        _set_line(self._rss, times, rss, span)
-        _set_line(self._threads, times, threads, span)
+        _set_line(self._rss, window, times, rss)
+        _set_line(self._threads, window, times, threads)
         per_core = np.asarray(latest.get("per_core") or [], dtype=float)
         _set_xy(self._cores, np.arange(len(per_core)), per_core)
 
         gpus: Sequence[Mapping[str, Any]] = latest.get("gpus") or []
         load_rows = series.get("gpu_load") or []
         if gpus or any(len(r) for r in load_rows):
-            self._draw_gpus(series, times, cut, len(gpus) or len(load_rows))
+            self._draw_gpus(series, window, times, cut, len(gpus) or len(load_rows))
 
     def _draw_gpus(
-        self, series: Mapping[str, Any], times: np.ndarray, cut: int, count: int
+        self,
+        series: Mapping[str, Any],
+        window: _Window,
+        times: np.ndarray,
+        cut: int,
+        count: int,
     ) -> None:
         load = _rows(series.get("gpu_load"), cut, count, len(times))
         mem = _rows(series.get("gpu_mem_percent"), cut, count, len(times))
         temp = _rows(series.get("gpu_temp"), cut, count, len(times))
-        # Load and memory share one mark (rows: load per GPU, then memory per GPU).
-        load_mem = np.vstack([load, mem])
+        # Load and memory share one mark (rows: load per GPU, then memory per GPU); each series
+        # starts with a gap point at the window's start, like the other lines.
+        x = window.with_start(times)
+        load_mem = window.with_gap(np.vstack([load, mem]))
+        temp = window.with_gap(temp)
         if self._gpu_load is None:
-            self._add_gpu_figure(count, times, load_mem, temp)  # data travels with the comm-open
+            self._add_gpu_figure(count, x, load_mem, temp)  # data travels with the comm-open
         else:
-            _set_xy(self._gpu_load, times, load_mem)
-            _set_xy(self._gpu_temp, times, temp)
+            _set_xy(self._gpu_load, x, load_mem)
+            _set_xy(self._gpu_temp, x, temp)
 
     def _add_gpu_figure(
         self, count: int, times: np.ndarray, load_mem: np.ndarray, temp: np.ndarray
     ) -> None:
-        time_scale = self._time
         pct = bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False)
         temp_scale = bqplot.LinearScale(min=0.0, allow_padding=False)
         colours = [GPU_COLOURS[i % len(GPU_COLOURS)] for i in range(count)]
@@ -259,7 +251,7 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         self._gpu_load = bqplot.Lines(
             x=times,
             y=load_mem,
-            scales={"x": time_scale, "y": pct},
+            scales={"x": bqplot.DateScale(), "y": pct},
             colors=colours * 2,
             labels=labels,
             display_legend=count <= 2,
@@ -267,7 +259,7 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         self._gpu_temp = bqplot.Lines(
             x=times,
             y=temp,
-            scales={"x": time_scale, "y": temp_scale},
+            scales={"x": bqplot.DateScale(), "y": temp_scale},
             colors=colours,
             line_style="dashed",
             labels=[f"GPU{i} °C" for i in range(count)],
@@ -276,7 +268,7 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
             "GPU load / memory % (solid), temperature °C (dashed)",
             [self._gpu_load, self._gpu_temp],
             [
-                self._time_axis(),
+                self._time_axis(self._gpu_load),
                 _value_axis(pct, label="%"),
                 _value_axis(temp_scale, label="°C", side="right"),
             ],
@@ -330,42 +322,72 @@ def _set_xy(mark: Any, x: np.ndarray, y: np.ndarray) -> None:
         mark.y = y
 
 
-def _set_line(mark: Any, x: np.ndarray, y: np.ndarray, span: np.ndarray) -> None:
-    """Like :func:`_set_xy` for a one-row line; an empty series is drawn as a hidden flat line
-    across ``span`` (the window's two ends): bqplot draws an empty line as the path "null" and
-    places its label at ``translate(x, undefined)``, an error in the page on every render."""
-    empty = y.size == 0 or not bool(np.isfinite(y).any())
+class _Window:
+    """The plotted time window ``[start, end]`` (unix seconds) and the gap point that makes a
+    line's time axis span it."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start = _datetime(start)
+        self.end = _datetime(end)
+
+    def with_start(self, times: np.ndarray) -> np.ndarray:
+        """``times`` after the window's start."""
+        return np.concatenate([np.array([self.start], dtype="datetime64[ms]"), times])
+
+    def with_gap(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (one row, or rows) after a NaN for the start: bqplot leaves a gap there."""
+        if values.ndim == 1:
+            return np.concatenate([[np.nan], values])
+        return np.hstack([np.full((values.shape[0], 1), np.nan), values])
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """A flat line across the window (the hidden placeholder of an empty series)."""
+        return np.array([self.start, self.end], dtype="datetime64[ms]"), np.zeros(2)
+
+
+def _set_line(mark: Any, window: _Window, times: np.ndarray, values: np.ndarray) -> None:
+    """Plot ``values`` at ``times`` on a one-row line whose time axis spans ``window``.
+
+    An empty series is drawn as a hidden flat line across the window: bqplot draws an empty
+    line as the path "null" and places its label at ``translate(x, undefined)``, errors in the
+    page on every render.
+    """
+    empty = values.size == 0 or not bool(np.isfinite(values).any())
     with mark.hold_sync():  # data and visibility in one message
-        if empty and span.size == 2:
-            mark.x, mark.y = span, np.zeros(2)
+        if empty:
+            mark.x, mark.y = window.flat()
         else:
-            mark.x, mark.y = x, y
+            mark.x, mark.y = window.with_start(times), window.with_gap(values)
         mark.visible = not empty
 
 
-def _line(colour: str, label: str, time_scale: Any) -> Any:
+def _line(colour: str, label: str, window: _Window, y_scale: Any = None) -> Any:
+    """A hidden placeholder line (see :func:`_set_line`) on a time scale of its own."""
+    x, y = window.flat()
     return bqplot.Lines(
-        x=_EMPTY_TIMES,
-        y=_EMPTY,
+        x=x,
+        y=y,
         scales={
-            "x": time_scale,
-            "y": bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False),
+            "x": bqplot.DateScale(),
+            "y": y_scale or bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False),
         },
         colors=[colour],
         labels=[label],
-        visible=False,  # until the first sample (see _set_line)
+        visible=False,  # until the first sample
     )
 
 
 def _tick_format(window: float) -> str:
-    """Clock labels of the time axis: with seconds for the 1-minute window, where ticks are
-    seconds apart; hours and minutes otherwise (ticks a minute or more apart)."""
-    return "%H:%M:%S" if window < 300 else "%H:%M"
+    """Clock labels of the time axis. bqplot spreads the ticks evenly over the window, not on
+    round minutes, so short windows (1 and 5 minutes: ticks 20 s and 100 s apart) show seconds,
+    and longer ones (ticks 5 minutes or more apart) hours and minutes: never one label twice."""
+    return "%H:%M:%S" if window <= 300 else "%H:%M"
 
 
 def _time_axis(scale: Any, window: float) -> Any:
     # Every side is explicit: bqplot would otherwise send one more update after opening the axis.
-    return bqplot.Axis(scale=scale, side="bottom", tick_format=_tick_format(window), num_ticks=5)
+    # Four ticks: room for "12:34:56" labels in the narrowest plot (240 px).
+    return bqplot.Axis(scale=scale, side="bottom", tick_format=_tick_format(window), num_ticks=4)
 
 
 def _datetime(ts: float) -> np.datetime64:

@@ -8,6 +8,7 @@ using CPU during later tests.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from .dashboard_dom import (
     wait_graph_drawn,
 )
 from .lab import (
+    IMAGES_ENV,
     TALL_VIEWPORT,
     hide_left_sidebar,
     new_page,
@@ -156,6 +158,16 @@ def test_health_line_and_queue_count(quickstart: Page) -> None:
 
 
 def test_screenshots_in_light_and_dark_theme(quickstart: Page) -> None:
+    # The 1-minute window, with some seconds of samples: plots with lines in the pictures.
+    quickstart.locator(".cw-system-metrics button[data-window='60']").click()
+    poll(
+        quickstart,
+        lambda: drawn_paths(state(quickstart)["plotPaths"]),
+        lambda p: len(p) >= 3,
+        timeout_s=LIVE_TIMEOUT_S,
+    )
+    # For the README's pictures (make images), half a minute more of lines on the plots.
+    quickstart.wait_for_timeout(30_000 if os.environ.get(IMAGES_ENV) else 3000)
     backgrounds = {}
     for theme in ("light", "dark"):
         set_theme(quickstart, theme)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from .dashboard_dom import (
     wait_for_panels,
     wait_graph_drawn,
 )
-from .lab import readme_image, screenshot
+from .lab import IMAGES_ENV, readme_image, screenshot
 from .servers import VoilaServer
 
 if TYPE_CHECKING:
@@ -73,7 +74,11 @@ def test_quickstart_dashboard_in_voila(voila: VoilaServer, tall_page: Page) -> N
     assert abs(graph["y"] - queue["y"]) < 2 and queue["height"] > 0.95 * graph["height"], boxes
     assert graph["width"] + queue["width"] > 0.95 * dash["width"], boxes
     wait_graph_drawn(page)
+    if os.environ.get(IMAGES_ENV):  # make images: the 1-minute plots, with half a minute of lines
+        page.locator(".cw-system-metrics button[data-window='60']").click()
+        page.wait_for_timeout(30_000)
+        wait_graph_drawn(page)
     readme_image(page, ".cw-dashboard", "dashboard-voila")
     screenshot(page, "voila-dashboard")
     errors = own_errors(getattr(page, "console_errors", []))
-    assert errors == [], errors
+    assert errors == [], "\n---\n".join(errors)

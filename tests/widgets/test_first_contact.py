@@ -104,22 +104,24 @@ def test_system_plots_span_the_window_and_hide_empty_series(
     hub: Hub, clock: FakeClock, spy: CommSpy
 ) -> None:
     sm = SystemMetrics(hub, window=60)
-    # No sample yet: the lines are hidden (an empty bqplot line draws the path "null").
+    # No sample yet: hidden flat lines across the window (bqplot draws an empty line as "null").
     assert not sm._cpu.visible and not sm._rss.visible
-    assert sm._time.max - sm._time.min == np.timedelta64(60_000, "ms")
+    assert len(sm._cpu.x) == 2 and sm._cpu.x[-1] - sm._cpu.x[0] == np.timedelta64(60_000, "ms")
     for _ in range(5):
         clock.advance(1.0)
         hub.publish("system.sample", data=sample(clock()))
     hub.render_now(now=1.0)
-    assert sm._cpu.visible and len(sm._cpu.x) == 5
-    # The axis spans the whole window ending now, not the five seconds sampled so far.
-    assert sm._time.max == np.datetime64(int(clock() * 1000), "ms")
-    assert sm._time.max - sm._time.min == np.timedelta64(60_000, "ms")
-    assert {a.tick_format for a in sm._time_axes} == {"%H:%M:%S"}  # seconds for one minute
+    assert sm._cpu.visible and len(sm._cpu.x) == 1 + 5
+    # The axis spans the whole window ending now, not the five seconds sampled so far: a gap
+    # point at the window's start comes first.
+    assert sm._cpu.x[0] == np.datetime64(int((clock() - 60) * 1000), "ms")
+    assert np.isnan(sm._cpu.y[0]) and not np.isnan(sm._cpu.y[1:]).any()
+    assert sm._cpu.scales["x"] is not sm._mem.scales["x"]  # one time scale per mark
+    assert {a.tick_format for a in sm._time_axes} == {"%H:%M:%S"}  # seconds for short windows
     sm.window = 900
     assert {a.tick_format for a in sm._time_axes} == {"%H:%M"}
     # From 0 to a round bound above the data: no negative ticks, the line below the top.
-    assert sm._rss_scale.min == 0 and sm._rss_scale.max > max(sm._rss.y)
-    assert sm._threads_scale.min == 0 and sm._threads_scale.max > max(sm._threads.y)
+    assert sm._rss_scale.min == 0 and sm._rss_scale.max > np.nanmax(sm._rss.y)
+    assert sm._threads_scale.min == 0 and sm._threads_scale.max > np.nanmax(sm._threads.y)
     assert sm._rss.display_legend is False  # labelled by their axes, no legend on the lines
     sm.close()
