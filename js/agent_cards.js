@@ -31,8 +31,7 @@ const CSS = `
 /* Rows of numbers wrap between their parts instead of cutting a number off. */
 .cw-card-row.cw-parts { display: flex; flex-wrap: wrap; gap: 0 8px; white-space: normal; }
 .cw-card-row.cw-parts > span { white-space: nowrap; }
-.cw-card-note { font-size: var(--cw-size-small); color: var(--cw-warn); font-weight: 600; margin-top: 2px;
-  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.cw-card-note { font-size: var(--cw-size-small); color: var(--cw-warn); font-weight: 600; margin-top: 2px; }
 .cw-card[data-paused="true"] { border-left-color: var(--cw-warn); border-left-style: double; }
 .cw-st-paused { color: var(--cw-warn); } .cw-dot.cw-st-paused { background: var(--cw-warn); }
 /* The task's name may be cut (its tooltip has it whole); its elapsed time never is. */
@@ -159,13 +158,13 @@ function ageCard(card, now, staleAfter) {
   const elapsed = taskElapsed(a, now);
   if (elapsed !== null) {
     const job = a.job_id ? ` [${a.job_id}]` : "";
-    const mark = paused ? "\u23f8" : "\u25b6";
+    const mark = paused ? "\u2016" : "\u25b6";
     const held = paused ? " (paused)" : "";
     setText(card.taskName, `${mark} ${ellipsis(a.task, 90)}${job}`);
     setText(card.taskTime, `\u00b7 ${fmtDuration(elapsed)}${held}`);
     setAttr(card.task, "title", `${a.task}${job}`);
   } else {
-    setText(card.taskName, paused ? "\u23f8 paused, no task" : "no task");
+    setText(card.taskName, paused ? "\u2016 paused, no task" : "no task");
     setText(card.taskTime, "");
     setAttr(card.task, "title", "");
   }

@@ -48,7 +48,7 @@ const NOTE_TEXT = {
   cancel: "task cancelled by admin",
   restart: "restarted by admin",
   mark_offline: "marked offline by admin",
-  forget: "forgotten by admin; back with its next event",
+  forget: "forgotten by admin, then heard from again",
 };
 
 /** The feedback line of an agent's last admin command while it is recent, else "". */

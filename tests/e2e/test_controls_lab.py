@@ -232,6 +232,7 @@ def test_time_range_and_admin_controls(lab: LabServer, tall_page: Page) -> None:
             timeout_s=10,
         )
         assert paused["paused"] == "true" and paused["note"] == "paused by admin", paused
+        screenshot(page, "controls-agent-paused")
         click(page, "agent-resume")
         resumed = poll(
             page,
