@@ -5,7 +5,7 @@ PORT ?= 8899
 # Jupyter refuses to run as root without this flag (containers, CI machines, Binder-like hosts).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup demo demo-redis voila test lint typecheck unit e2e notebooks bench js clean
+.PHONY: setup demo demo-redis voila test lint typecheck unit e2e notebooks images bench js clean
 
 setup:
 	bash scripts/bootstrap.sh
@@ -21,7 +21,7 @@ demo: setup
 demo-redis: setup
 	$(PY) scripts/demo_redis.py
 
-## The dashboard as a standalone app.
+## The dashboard as a standalone app (voila.json leaves out the cells tagged notebook-only).
 voila: setup
 	$(VENV)/bin/voila notebooks/01_quickstart.ipynb --port=$(PORT)
 
@@ -39,6 +39,12 @@ test: setup lint typecheck
 
 e2e: setup
 	$(PY) -m pytest tests/e2e -q
+
+## The README's pictures (docs/images/*.png), taken by the browser tests (Lab light and dark, Voila).
+images: setup
+	CODEUR_IMAGES=$(CURDIR)/docs/images $(PY) -m pytest -q -p no:cacheprovider \
+		tests/e2e/test_dashboard_lab.py::test_screenshots_in_light_and_dark_theme \
+		tests/e2e/test_dashboard_voila.py
 
 ## Regenerate the notebooks (committed without outputs) from their script.
 notebooks: setup

@@ -4,10 +4,11 @@
 // sends a frame when the registry changed.
 import {
   STATUSES,
-  countsLine,
+  agentsLine,
   heartbeatAge,
   isStale,
   matchesFilter,
+  noteText,
   rolesOf,
   statusLabel,
   taskElapsed,
@@ -27,7 +28,16 @@ const CSS = `
 .cw-badge { font-size: var(--cw-size-small); padding: 0 6px; border-radius: 8px; border: 1px solid currentColor; white-space: nowrap; }
 .cw-card-sub, .cw-card-row { font-size: var(--cw-size-small); color: var(--cw-fg2); overflow: hidden;
   text-overflow: ellipsis; white-space: nowrap; }
-.cw-card-task { margin-top: 3px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* Rows of numbers wrap between their parts instead of cutting a number off. */
+.cw-card-row.cw-parts { display: flex; flex-wrap: wrap; gap: 0 8px; white-space: normal; }
+.cw-card-row.cw-parts > span { white-space: nowrap; }
+.cw-card-note { font-size: var(--cw-size-small); color: var(--cw-warn); font-weight: 600; margin-top: 2px; }
+.cw-card[data-paused="true"] { border-left-color: var(--cw-warn); border-left-style: double; }
+.cw-st-paused { color: var(--cw-warn); } .cw-dot.cw-st-paused { background: var(--cw-warn); }
+/* The task's name may be cut (its tooltip has it whole); its elapsed time never is. */
+.cw-card-task { margin-top: 3px; display: flex; gap: 4px; white-space: nowrap; min-width: 0; }
+.cw-card-task > .cw-task-name { overflow: hidden; text-overflow: ellipsis; flex: 0 1 auto; min-width: 0; }
+.cw-card-task > .cw-task-time { flex: none; font-variant-numeric: tabular-nums; }
 .cw-card-err { font-size: var(--cw-size-small); color: var(--cw-err); overflow: hidden; text-overflow: ellipsis;
   white-space: nowrap; margin-top: 2px; }
 .cw-card-stale { font-weight: 600; color: var(--cw-warn); }
@@ -51,11 +61,14 @@ function makeCard(onClick) {
   const name = h("span", { class: "cw-card-name" });
   const badge = h("span", { class: "cw-badge" });
   const sub = h("div", { class: "cw-card-sub" });
-  const task = h("div", { class: "cw-card-task" });
+  const taskName = h("span", { class: "cw-task-name" });
+  const taskTime = h("span", { class: "cw-task-time" });
+  const task = h("div", { class: "cw-card-task" }, taskName, taskTime);
   const beat = h("div", { class: "cw-card-row" });
-  const stats = h("div", { class: "cw-card-row cw-num" });
-  const tokens = h("div", { class: "cw-card-row cw-num" });
-  const metrics = h("div", { class: "cw-card-row cw-num" });
+  const stats = h("div", { class: "cw-card-row cw-parts cw-num" });
+  const tokens = h("div", { class: "cw-card-row cw-parts cw-num" });
+  const metrics = h("div", { class: "cw-card-row cw-parts cw-num" });
+  const note = h("div", { class: "cw-card-note", role: "status" });
   const err = h("div", { class: "cw-card-err" });
   const root = h(
     "div",
@@ -80,9 +93,18 @@ function makeCard(onClick) {
     stats,
     tokens,
     metrics,
+    note,
     err,
   );
-  return { root, dot, name, badge, sub, task, beat, stats, tokens, metrics, err, errText: "", agent: null };
+  return { root, dot, name, badge, sub, task, taskName, taskTime, beat, stats, tokens, metrics, note, err, errText: "", agent: null };
+}
+
+/** Fills `row` with one span per part (reusing spans), so parts wrap but are never cut. */
+function setParts(row, parts) {
+  while (row.children.length > parts.length) row.lastChild.remove();
+  while (row.children.length < parts.length) row.append(h("span"));
+  parts.forEach((text, i) => setText(row.children[i], text));
+  setAttr(row, "title", parts.join(" \u00b7 "));
 }
 
 function fillCard(card, a) {
@@ -90,21 +112,24 @@ function fillCard(card, a) {
   setText(card.name, a.name);
   setAttr(card.name, "title", a.name);
   setAttr(card.root, "data-status", a.status ?? "");
-  setText(card.sub, [a.role, a.model].filter((x) => x).join(" \u00b7 ") || "\u2013");
-  const done = `${fmtCount(a.tasks_completed ?? 0)} done \u00b7 ${fmtCount(a.tasks_failed ?? 0)} failed`;
-  setText(card.stats, `${done} \u00b7 mean ${fmtDuration(a.duration_mean)} \u00b7 p95 ${fmtDuration(a.duration_p95)}`);
+  const sub = [a.role, a.model].filter((x) => x).join(" \u00b7 ") || "\u2013";
+  setText(card.sub, sub);
+  setAttr(card.sub, "title", sub); // an attribute value: agent text never becomes markup
+  setParts(card.stats, [
+    `${fmtCount(a.tasks_completed ?? 0)} done`,
+    `${fmtCount(a.tasks_failed ?? 0)} failed`,
+    `mean ${fmtDuration(a.duration_mean)}`,
+    `p95 ${fmtDuration(a.duration_p95)}`,
+  ]);
   const prompt = a.prompt_tokens ?? 0;
   const completion = a.completion_tokens ?? 0;
   // LLM calls of a model without a known price add tokens but no cost: said, never guessed.
   const unpriced = a.cost_unknown ? ` + ${fmtCount(a.cost_unknown)} unpriced` : "";
-  setText(
-    card.tokens,
-    `tokens ${fmtCount(prompt)} in / ${fmtCount(completion)} out \u00b7 ${fmtCost(a.cost_usd ?? 0)}${unpriced}`,
-  );
+  setParts(card.tokens, [`tokens ${fmtCount(prompt)} in / ${fmtCount(completion)} out`, `${fmtCost(a.cost_usd ?? 0)}${unpriced}`]);
   const metricEntries = Object.entries(a.metrics ?? {}).slice(0, 6);
-  setText(
+  setParts(
     card.metrics,
-    metricEntries.map(([k, v]) => `${k} ${typeof v === "number" ? fmtGauge(v) : String(v)}`).join(" \u00b7 "),
+    metricEntries.map(([k, v]) => `${k} ${typeof v === "number" ? fmtGauge(v) : String(v)}`),
   );
   card.metrics.hidden = metricEntries.length === 0;
   const e = a.last_error;
@@ -123,20 +148,31 @@ function ageCard(card, now, staleAfter) {
   const a = card.agent;
   if (!a) return;
   const stale = isStale(a, now, staleAfter);
-  const shown = stale ? "stale" : a.status;
+  const paused = Boolean(a.paused);
+  const shown = stale ? "stale" : paused ? "paused" : a.status;
   setAttr(card.root, "data-stale", stale ? "true" : "false");
+  setAttr(card.root, "data-paused", paused ? "true" : "false");
   setAttr(card.dot, "class", `cw-dot cw-st-${shown}`);
   setAttr(card.badge, "class", `cw-badge cw-st-${shown}`);
-  setText(card.badge, stale ? `stale \u00b7 ${statusLabel(a.status)}` : statusLabel(a.status));
+  let label = paused ? "paused" : statusLabel(a.status);
+  if (stale) label = `stale \u00b7 ${label}`;
+  setText(card.badge, label);
   const elapsed = taskElapsed(a, now);
   if (elapsed !== null) {
     const job = a.job_id ? ` [${a.job_id}]` : "";
-    setText(card.task, `\u25b6 ${ellipsis(a.task, 90)}${job} \u00b7 ${fmtDuration(elapsed)}`);
+    const mark = paused ? "\u2016" : "\u25b6";
+    const held = paused ? " (paused)" : "";
+    setText(card.taskName, `${mark} ${ellipsis(a.task, 90)}${job}`);
+    setText(card.taskTime, `\u00b7 ${fmtDuration(elapsed)}${held}`);
     setAttr(card.task, "title", `${a.task}${job}`);
   } else {
-    setText(card.task, "no task");
+    setText(card.taskName, paused ? "\u2016 paused, no task" : "no task");
+    setText(card.taskTime, "");
     setAttr(card.task, "title", "");
   }
+  const note = noteText(a, now);
+  setText(card.note, note);
+  card.note.hidden = !note;
   const age = heartbeatAge(a, now);
   setText(card.beat, age === null ? "no heartbeat yet" : `heartbeat ${fmtAge(age)}`);
   card.beat.classList.toggle("cw-card-stale", stale);
@@ -186,15 +222,14 @@ function render({ model, el }) {
     const staleAfter = data.stale_after ?? 0;
     const filter = { status: model.get("status_filter") ?? "", role: model.get("role_filter") ?? "" };
     let visible = 0;
-    let stale = 0;
     for (const card of cards.values()) {
       ageCard(card, now, staleAfter);
-      if (isStale(card.agent, now, staleAfter)) stale += 1;
       const show = matchesFilter(card.agent, filter, now, staleAfter);
       card.root.hidden = !show;
       if (show) visible += 1;
     }
-    setText(counts, countsLine(data.counts, stale));
+    // The same line, from the same frame, as the dashboard header (lib/agents.js agentsLine).
+    setText(counts, agentsLine(data, now));
     empty.hidden = visible > 0;
     setText(empty, cards.size ? "No agent matches the filter." : "No agents yet.");
   }

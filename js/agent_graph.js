@@ -24,7 +24,7 @@ import {
   roleColour,
   statsLine,
 } from "./lib/flows.js";
-import { decodeTopology, frameInterval } from "./lib/graph.js";
+import { decodeTopology, edgeBend, frameInterval } from "./lib/graph.js";
 import { fmtRate } from "./lib/format.js";
 import { THEME_CSS } from "./lib/theme.js";
 
@@ -70,9 +70,12 @@ function stylesheet(c, k = 1) {
         "font-size": px(11),
         "text-valign": "bottom",
         "text-margin-y": px(4),
-        "text-outline-color": c["--cw-bg"],
-        "text-outline-width": px(2),
-        "text-outline-opacity": 0.85,
+        // A backdrop, not an outline: edges passing under a name never cut through it.
+        "text-background-color": c["--cw-bg"],
+        "text-background-opacity": 0.9,
+        "text-background-padding": px(2),
+        "text-background-shape": "roundrectangle",
+        "z-index": 20,
         width: px(26),
         height: px(26),
         "border-width": px(3),
@@ -85,6 +88,7 @@ function stylesheet(c, k = 1) {
     { selector: "node.st-initializing", style: { "border-color": c["--cw-accent"] } },
     { selector: "node.st-offline", style: { "border-color": c["--cw-muted"], "border-style": "dashed", opacity: 0.6 } },
     { selector: "node.st-stale", style: { "border-color": c["--cw-warn"], "border-style": "dashed" } },
+    { selector: "node.st-paused", style: { "border-color": c["--cw-warn"], "border-style": "double", "border-width": px(6) } },
     {
       selector: "node.picked",
       style: { "overlay-color": c["--cw-accent"], "overlay-opacity": 0.25, "overlay-padding": px(7) },
@@ -93,19 +97,30 @@ function stylesheet(c, k = 1) {
       selector: "edge",
       style: {
         width: `mapData(width, 0, ${MAX_WIDTH}, 0, ${px(MAX_WIDTH)})`,
-        "curve-style": "bezier",
+        // Each edge bends by its own `bend` (lib/graph.js edgeBend): a → b and b → a curve to
+        // opposite sides, and an edge bends around the nodes its straight line would cross.
+        "curve-style": "unbundled-bezier",
+        "control-point-distances": (e) => e.data("bend") ?? 0,
+        "control-point-weights": 0.5,
+        "z-index": 1,
         "line-color": c["--cw-muted"],
         "target-arrow-color": c["--cw-muted"],
         "target-arrow-shape": "triangle",
         "arrow-scale": 0.9,
         opacity: 0.7,
+        // The rate sits level on the middle of the curve, on its own backdrop: away from the
+        // arrowhead, readable over the dashes.
         label: "data(label)",
-        "font-size": px(9),
-        color: c["--cw-fg2"],
-        "text-rotation": "autorotate",
+        "font-size": px(10),
+        color: c["--cw-fg"],
+        "text-rotation": "none",
         "text-background-color": c["--cw-bg"],
-        "text-background-opacity": 0.85,
-        "text-background-padding": px(1),
+        "text-background-opacity": 0.9,
+        "text-background-padding": px(2),
+        "text-background-shape": "roundrectangle",
+        "text-border-color": c["--cw-muted"],
+        "text-border-width": px(0.5),
+        "text-border-opacity": 0.6,
       },
     },
     {
@@ -128,9 +143,14 @@ function stylesheet(c, k = 1) {
 function nodeElement(n) {
   return {
     group: "nodes",
-    data: { id: String(n.id), label: String(n.label ?? n.id), role: n.role ?? "", color: roleColour(n.role) },
+    data: { id: String(n.id), label: String(n.label ?? n.id), base: String(n.label ?? n.id), role: n.role ?? "", color: roleColour(n.role) },
     position: { x: Number(n.x) || 0, y: Number(n.y) || 0 },
   };
+}
+
+/** A node's label: its name, and "(paused)" while an admin pause holds it. */
+function nodeLabel(base, cls) {
+  return cls === "st-paused" ? `${base} (paused)` : base;
 }
 
 function edgeElement(e) {
@@ -224,7 +244,8 @@ function render({ model, el }) {
       }
       for (const n of d.updateNodes) {
         const ele = cy.getElementById(String(n.id));
-        ele.data({ label: String(n.label ?? n.id), role: n.role ?? "", color: roleColour(n.role) });
+        const base = String(n.label ?? n.id);
+        ele.data({ label: nodeLabel(base, ele.data("st")), base, role: n.role ?? "", color: roleColour(n.role) });
       }
       for (const e of [...d.addEdges, ...d.updateEdges]) {
         const ele = cy.getElementById(e.id);
@@ -236,11 +257,27 @@ function render({ model, el }) {
       }
     });
     shown = { nodes: d.nodes, edges: d.edges };
+    if (d.addNodes.length || d.removeNodes.length) bendEdges(cy.edges());
+    else if (d.addEdges.length) bendEdges(cy.edges().filter((e) => !e.data("bend")));
     legendFor(topo.nodes);
     // Positions are never changed; only the viewport follows when a new node lands off-screen.
     if (!fitted || (outside && d.addNodes.length)) fit();
     applyFlows();
     applySelected();
+  }
+
+  // Positions never change, so an edge's bend is computed when it (or a node) is added.
+  function bendEdges(edges) {
+    const points = cy.nodes().map((n) => ({ id: n.id(), ...n.position() }));
+    cy.batch(() => {
+      edges.forEach((e) => {
+        if (e.removed() || e.source().empty() || e.target().empty()) return;
+        const a = e.source().position();
+        const b = e.target().position();
+        const others = points.filter((p) => p.id !== e.source().id() && p.id !== e.target().id());
+        e.data("bend", edgeBend(a, b, others));
+      });
+    });
   }
 
   function legendFor(nodes) {
@@ -253,10 +290,19 @@ function render({ model, el }) {
     );
   }
 
+  // The drawing fills the panel: fitted on first draw and again whenever the panel is resized,
+  // until a person zooms or pans (then the view is theirs; "fit" hands it back).
+  let fitting = false;
+  let userMoved = false;
   function fit() {
     if (container.clientWidth > 0 && container.clientHeight > 0 && cy.nodes().nonempty()) {
-      cy.resize();
-      cy.fit(undefined, 30);
+      fitting = true;
+      try {
+        cy.resize();
+        cy.fit(undefined, 24);
+      } finally {
+        fitting = false;
+      }
       fitted = true;
     }
   }
@@ -273,12 +319,12 @@ function render({ model, el }) {
     cy.batch(() => {
       cy.nodes().forEach((n) => {
         const info = nodes[n.id()] ?? {};
-        const st = info.stale && info.status !== "offline" ? "stale" : info.status;
+        const st = info.stale && info.status !== "offline" ? "stale" : info.paused ? "paused" : info.status;
         const cls = st ? `st-${st}` : "";
         if (n.data("st") !== cls) {
           if (n.data("st")) n.removeClass(n.data("st"));
           if (cls) n.addClass(cls);
-          n.data("st", cls);
+          n.data({ st: cls, label: nodeLabel(n.data("base") ?? n.id(), cls) });
         }
       });
       // Only the listed (active) edges and those labelled before: never every edge.
@@ -389,8 +435,11 @@ function render({ model, el }) {
     container.title = "";
   });
   cy.on("zoom", onZoom);
+  cy.on("zoom pan", () => {
+    if (!fitting) userMoved = true;
+  });
   fitBtn.addEventListener("click", () => {
-    fitted = false;
+    userMoved = false;
     fit();
   });
 
@@ -400,9 +449,20 @@ function render({ model, el }) {
   };
   const resize = new ResizeObserver(() => {
     cy.resize();
-    if (!fitted) fit();
+    if (!fitted || !userMoved) fit();
   });
   resize.observe(container);
+  // A theme switch reloads the page's CSS: if cytoscape measures its container in that moment it
+  // sizes its canvases to 0 (blank graph), and the container's size may look unchanged to the
+  // ResizeObserver. Once a second, canvases that disagree with the container are resized.
+  const canvasWatch = setInterval(() => {
+    const canvas = container.querySelector("canvas");
+    if (destroyed || !canvas || container.clientWidth === 0) return;
+    if (canvas.clientWidth !== container.clientWidth || canvas.clientHeight !== container.clientHeight) {
+      cy.resize();
+      if (!fitted || !userMoved) fit();
+    }
+  }, 1000);
   // JupyterLab switches themes by changing attributes on <body>; re-read the colours then.
   const themeWatch = new MutationObserver(applyTheme);
   themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name", "data-jp-theme-light", "class"] });
@@ -420,6 +480,7 @@ function render({ model, el }) {
     if (raf) cancelAnimationFrame(raf);
     if (restyle) cancelAnimationFrame(restyle);
     resize.disconnect();
+    clearInterval(canvasWatch);
     themeWatch.disconnect();
     model.off("change:topology", applyTopology);
     model.off("change:flows", applyFlows);

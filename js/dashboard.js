@@ -1,10 +1,13 @@
 // Dashboard header: title, agent counts and the hub's live health line.
-// Model traits: title, health (hub.health() subset), counts (agent status counts), alerts
+// Model traits: title, health (hub.health() subset), counts (agent status counts), cards (the
+// model id of an AgentCards: when set, the counts are read from that widget's frames, the same
+// snapshot its cards render, with the same function, so header and cards never disagree), alerts
 // (the alerts summary: the count of firing alerts, coloured by the worst unacknowledged severity).
-import { countsLine } from "./lib/agents.js";
+import { agentsLine, countsLine } from "./lib/agents.js";
 import { alertsBadge } from "./lib/alerts.js";
+import { clockOffset, every, hubTime } from "./lib/clock.js";
 import { h, setAttr, setText, style } from "./lib/dom.js";
-import { fmtInt, fmtMillis } from "./lib/format.js";
+import { fmtClock, fmtInt, fmtMillis } from "./lib/format.js";
 import { THEME_CSS } from "./lib/theme.js";
 
 const CSS = `
@@ -20,7 +23,21 @@ const CSS = `
 .cw-dash-alerts[data-level="warn"] { color: var(--cw-warn); font-weight: 700; }
 .cw-dash-alerts[data-level="info"] { color: var(--cw-info); font-weight: 600; }
 .cw-dash-alerts[data-level=""], .cw-dash-alerts[data-level="muted"] { color: var(--cw-fg2); }
+.cw-dash-run[data-running="past"] .cw-dot { background: var(--cw-warn); }
+.cw-dash-run[data-running="false"] .cw-dash-hint { color: var(--cw-err); }
 `;
+
+/** [data-running value, text] of the header's run state: live, past (a rebuilt hub) or stopped. */
+export function runState(health) {
+  const hl = health ?? {};
+  const past = hl.past;
+  if (past && typeof past === "object") {
+    const n = Number(past.events) || 0;
+    return ["past", `past ${fmtClock(past.since)}\u2013${fmtClock(past.until)} \u00b7 ${fmtInt(n)} event${n === 1 ? "" : "s"}`];
+  }
+  if (hl.running) return ["true", "live"];
+  return ["false", "stopped \u2014 call hub.start() in a notebook cell"];
+}
 
 /** [label, value text, level] triples for the health line ("" = normal). */
 export function healthParts(health) {
@@ -59,20 +76,47 @@ export function healthParts(health) {
 
 function render({ model, el }) {
   const title = h("span", { class: "cw-dash-title" });
-  const run = h("span", { class: "cw-dash-run cw-small" }, h("span", { class: "cw-dot" }), " ", h("span"));
-  const counts = h("span", { class: "cw-muted cw-small" });
+  const run = h("span", { class: "cw-dash-run cw-small" }, h("span", { class: "cw-dot" }), " ", h("span", { class: "cw-dash-hint" }));
+  const counts = h("span", { class: "cw-muted cw-small", "data-role": "counts" });
   const alerts = h("span", { class: "cw-dash-alerts", "data-role": "alerts" }, h("span", { class: "cw-muted", text: "alerts " }), h("span"));
   const line = h("span", { class: "cw-dash-health", role: "status" });
   const root = h("div", { class: "cw cw-dashboard-header" }, title, run, counts, alerts, line);
   el.replaceChildren(style(THEME_CSS + CSS), root);
 
+  // The linked AgentCards model (its `data` trait is the agents snapshot the cards render). Its
+  // frames are aged exactly as the cards age them: offset taken when a frame arrives.
+  let cards = null;
+  let cardsOffset = 0;
+  let unlinked = false;
+  const onCardsData = () => {
+    cardsOffset = clockOffset((cards.get("data") ?? {}).now);
+    updateCounts();
+  };
+  const linkedId = model.get("cards");
+  if (linkedId && model.widget_manager?.get_model) {
+    model.widget_manager
+      .get_model(linkedId)
+      .then((m) => {
+        if (unlinked || !m) return;
+        cards = m;
+        cards.on("change:data", onCardsData);
+        onCardsData();
+      })
+      .catch(() => {}); // the cards are gone (closed): keep the header's own counts
+  }
+
+  function updateCounts() {
+    if (cards) setText(counts, agentsLine(cards.get("data") ?? {}, hubTime(cardsOffset)));
+    else setText(counts, countsLine(model.get("counts") ?? {}));
+  }
+
   function update() {
     setText(title, model.get("title") || "codeur-widgets");
     const health = model.get("health") ?? {};
-    const running = Boolean(health.running);
-    setAttr(run, "data-running", running ? "true" : "false");
-    setText(run.lastChild, running ? "live" : "stopped");
-    setText(counts, countsLine(model.get("counts") ?? {}));
+    const [running, text] = runState(health);
+    setAttr(run, "data-running", running);
+    setText(run.lastChild, text);
+    updateCounts();
     const badge = alertsBadge(model.get("alerts"));
     setText(alerts.lastChild, badge.text);
     setAttr(alerts, "data-level", badge.level);
@@ -93,7 +137,11 @@ function render({ model, el }) {
   model.on("change:title", update);
   model.on("change:alerts", update);
   update();
+  const stop = every(1000, updateCounts); // stale agents are noticed by ageing, as on the cards
   return () => {
+    stop();
+    unlinked = true;
+    if (cards) cards.off("change:data", onCardsData);
     model.off("change:health", update);
     model.off("change:counts", update);
     model.off("change:title", update);

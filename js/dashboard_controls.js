@@ -2,7 +2,7 @@
 // Model traits: range, view_paused, sample_interval, agents, history, simulator, status, options.
 // The page only sends requests ({action, ...}); the kernel validates and carries them out, and
 // answers in `status`. Destructive actions are confirmed here first.
-import { confirmText, defaultPastRange, DESTRUCTIVE, fromLocalInput, rangeLabel, toLocalInput, windowLabel } from "./lib/controls.js";
+import { confirmText, defaultPastRange, DESTRUCTIVE, fromLocalParts, rangeLabel, toLocalParts, windowLabel } from "./lib/controls.js";
 import { h, setAttr, setOptions, setText, style } from "./lib/dom.js";
 import { THEME_CSS } from "./lib/theme.js";
 
@@ -11,9 +11,11 @@ const CSS = `
 .cw-controls .cw-toolbar { margin: 0; }
 .cw-controls .cw-group { display: inline-flex; align-items: center; gap: 4px; flex-wrap: wrap; }
 .cw-controls .cw-group-label { color: var(--cw-fg2); font-size: var(--cw-size-small); margin-right: 2px; }
-.cw-controls input[type="datetime-local"] { font: inherit; font-size: var(--cw-size-small); color: var(--cw-fg);
+.cw-controls input[type="date"], .cw-controls input.cw-time { font: inherit; font-size: var(--cw-size-small); color: var(--cw-fg);
   background: var(--jp-input-background, var(--cw-bg)); border: 1px solid var(--jp-input-border-color, var(--cw-border));
   border-radius: 3px; padding: 1px 4px; }
+.cw-controls input.cw-time { width: 6.5em; font-variant-numeric: tabular-nums; }
+.cw-controls input.cw-time:invalid { border-color: var(--cw-err); }
 .cw-controls .cw-mode { font-weight: 600; }
 .cw-controls .cw-mode[data-mode="past"] { color: var(--cw-warn); }
 .cw-controls .cw-mode[data-paused="true"]::after { content: " · paused"; color: var(--cw-warn); }
@@ -35,32 +37,49 @@ function render({ model, el }) {
   // -- time range ------------------------------------------------------------------------------
   const mode = h("span", { class: "cw-mode", role: "status", "data-role": "mode" });
   const windowButtons = h("span", { class: "cw-group" });
-  const since = h("input", { type: "datetime-local", step: "1", "aria-label": "range start", "data-role": "since" });
-  const until = h("input", { type: "datetime-local", step: "1", "aria-label": "range end", "data-role": "until" });
+  // Each end is a date (with the browser's calendar) and a 24-hour time typed as HH:MM:SS: a
+  // time input would follow the browser's locale (12-hour in en-US), unlike the rest.
+  const end = (role, label) => {
+    const date = h("input", { type: "date", "aria-label": `${label} date`, "data-role": `${role}-date` });
+    const time = h("input", {
+      type: "text",
+      class: "cw-time",
+      inputmode: "numeric",
+      placeholder: "HH:MM:SS",
+      pattern: "([01]?\\d|2[0-3]):[0-5]\\d(:[0-5]\\d)?",
+      "aria-label": `${label} time (24-hour)`,
+      "data-role": `${role}-time`,
+    });
+    return { date, time, value: () => fromLocalParts(date.value, time.value) };
+  };
+  const since = end("since", "range start");
+  const until = end("until", "range end");
   const showPast = h("button", {
     text: "Show range",
     "data-action": "range-past",
     on: {
       click: () => {
-        const a = fromLocalInput(since.value);
-        const b = fromLocalInput(until.value);
+        const a = since.value();
+        const b = until.value();
         if (a === null || b === null) {
-          showStatus({ text: "choose both ends of the range", level: "err" });
+          showStatus({ text: "choose both ends of the range (date, and time as HH:MM:SS)", level: "err" });
           return;
         }
         send("range", { range: { mode: "past", since: a, until: b } });
       },
     },
   });
-  const past = h("span", { class: "cw-group", "data-role": "past" }, h("span", { class: "cw-group-label", text: "past" }), since, "–", until, showPast);
+  const past = h("span", { class: "cw-group", "data-role": "past" }, h("span", { class: "cw-group-label", text: "past" }),
+    since.date, since.time, "–", until.date, until.time, showPast);
   const noHistory = h("span", { class: "cw-muted cw-small", text: "past ranges need Hub(history=…)" });
   const backLive = h("button", { text: "Back to live", "data-action": "range-live", on: { click: () => send("range", { range: { mode: "live", window: 300 } }) } });
+  const liveGroup = h("span", { class: "cw-group" }, h("span", { class: "cw-group-label", text: "live" }), windowButtons);
   const rangeRow = h(
     "div",
     { class: "cw-toolbar" },
     h("span", { class: "cw-title", text: "Time range" }),
     mode,
-    h("span", { class: "cw-group" }, h("span", { class: "cw-group-label", text: "live" }), windowButtons),
+    liveGroup,
     past,
     noHistory,
     backLive,
@@ -173,15 +192,23 @@ function render({ model, el }) {
     for (const b of windowButtons.children) {
       setAttr(b, "aria-pressed", range.mode === "live" && Number(b.dataset.window) === range.window ? "true" : "false");
     }
-    backLive.hidden = range.mode !== "past";
+    // A hub rebuilt from history (Dashboard(past)) has one range: nothing live to go back to.
+    const fixed = Boolean(range.fixed);
+    backLive.hidden = range.mode !== "past" || fixed;
+    liveGroup.hidden = fixed;
 
     const history = model.get("history") ?? {};
-    past.hidden = !history.enabled;
-    noHistory.hidden = Boolean(history.enabled);
-    if (history.enabled && range.mode !== "past" && document.activeElement !== since && document.activeElement !== until) {
+    past.hidden = !history.enabled || fixed;
+    noHistory.hidden = Boolean(history.enabled) || fixed;
+    const editing = [since.date, since.time, until.date, until.time].includes(document.activeElement);
+    if (history.enabled && range.mode !== "past" && !editing) {
       const d = defaultPastRange(history);
-      if (d && !since.dataset.touched) since.value = toLocalInput(d.since);
-      if (d && !until.dataset.touched) until.value = toLocalInput(d.until);
+      for (const [which, ts] of [[since, d?.since], [until, d?.until]]) {
+        if (!d || which.date.dataset.touched || which.time.dataset.touched) continue;
+        const parts = toLocalParts(ts);
+        which.date.value = parts.date;
+        which.time.value = parts.time;
+      }
     }
     setText(pauseView, paused ? "Resume view" : "Pause view");
     setAttr(pauseView, "aria-pressed", paused ? "true" : "false");
@@ -198,7 +225,9 @@ function render({ model, el }) {
   }
 
   // Once a person edits a range end, it is theirs: stop refreshing it from history.
-  for (const input of [since, until]) input.addEventListener("input", () => (input.dataset.touched = "1"));
+  for (const input of [since.date, since.time, until.date, until.time]) {
+    input.addEventListener("input", () => (input.dataset.touched = "1"));
+  }
 
   function onMessage(msg) {
     if (!msg || msg.type !== "snapshot" || typeof msg.json !== "string") return;

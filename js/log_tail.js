@@ -172,9 +172,25 @@ function render({ model, el }) {
     setText(empty, model.get("total") ? "No line matches the filter." : "No log lines yet.");
     sources = mergeSources(sources, lines);
     updateFilters();
+    fitRows();
     // Follow the tail unless the reader scrolled up to read something.
     if (model.get("follow") && (atBottom || d.reset)) body.scrollTop = body.scrollHeight;
     updateCounts();
+  }
+
+  // The body shows whole rows: its height is a multiple of a row's, so when it follows the tail
+  // the top row is not cut in half under the toolbar.
+  let rowHeight = 0;
+  function fitRows() {
+    const target = model.get("height") || 320;
+    if (!rowHeight) {
+      const row = body.querySelector(".cw-log-row:not(:has(details))");
+      rowHeight = row ? row.getBoundingClientRect().height : 0;
+    }
+    if (!(rowHeight > 0)) return;
+    const borders = body.offsetHeight - body.clientHeight;
+    const rows = Math.max(1, Math.floor((target - borders) / rowHeight));
+    body.style.maxHeight = `${rows * rowHeight + borders}px`;
   }
 
   function updateFilters() {
@@ -208,7 +224,10 @@ function render({ model, el }) {
     error.hidden = !e;
   }
 
-  const updateHeight = () => root.style.setProperty("--cw-log-height", `${model.get("height") || 320}px`);
+  const updateHeight = () => {
+    root.style.setProperty("--cw-log-height", `${model.get("height") || 320}px`);
+    fitRows();
+  };
 
   model.on("change:tail", updateLines);
   model.on("change:total change:dropped change:follow", updateCounts);

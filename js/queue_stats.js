@@ -13,8 +13,11 @@ const CSS = `
 .cw-q-rows { display: grid; grid-template-columns: auto auto auto; justify-content: start; gap: 2px 16px; margin-top: 8px;
   font-size: var(--cw-size-small); font-variant-numeric: tabular-nums; }
 .cw-q-rows .cw-q-head { color: var(--cw-fg2); }
-.cw-q-spark { margin-top: 8px; }
-.cw-q-spark svg { width: 100%; height: 44px; display: block; }
+/* In the Dashboard the queue sits beside the taller graph: it fills its grid cell, and the
+   throughput chart takes the height left (at least 44 px on its own). */
+.cw.cw-queue-stats { height: 100%; display: flex; flex-direction: column; }
+.cw-q-spark { margin-top: 8px; flex: 1 1 auto; display: flex; flex-direction: column; min-height: 60px; }
+.cw-q-spark svg { width: 100%; flex: 1 1 44px; min-height: 44px; display: block; }
 .cw-q-spark .line { fill: none; stroke: var(--cw-accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 .cw-q-spark .area { fill: var(--cw-accent); opacity: 0.15; stroke: none; }
 .cw-q-tile[data-kind="failed"][data-nonzero="true"] .cw-q-value { color: var(--cw-err); }

@@ -7,16 +7,24 @@ import { DASH, fmtAge, fmtBytes, fmtInt, fmtPercent } from "./lib/format.js";
 import { THEME_CSS } from "./lib/theme.js";
 
 const CSS = `
-.cw-sys-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)); gap: 6px; }
+.cw-sys-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 6px; }
 .cw-sys-item { background: var(--cw-bg2); border-radius: 5px; padding: 3px 8px; min-width: 0; }
 .cw-sys-value { font-size: calc(var(--cw-size) * 1.3); font-weight: 600; font-variant-numeric: tabular-nums;
   overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.cw-sys-label { font-size: var(--cw-size-small); color: var(--cw-fg2); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* Labels carry numbers too ("1.1 GiB of 15.6 GiB"): they wrap between words, never cut a number. */
+.cw-sys-label { font-size: var(--cw-size-small); color: var(--cw-fg2); overflow-wrap: anywhere; }
 .cw-sys-gpu { margin-top: 6px; font-size: var(--cw-size-small); font-variant-numeric: tabular-nums; }
 .cw-sys-gpu td, .cw-sys-gpu th { padding: 1px 8px 1px 0; text-align: left; }
 .cw-sys-gpu th { color: var(--cw-fg2); font-weight: normal; }
 .cw-sys-issues { color: var(--cw-warn); font-size: var(--cw-size-small); margin-top: 4px; }
 .cw.cw-system-metrics { border: none; }
+/* The bqplot figures beside this panel (SystemMetrics.plots has this class): bqplot's own theme
+   variables, pointed at the notebook theme's colours (bqplot paints titles and axis labels
+   orange in dark mode otherwise). */
+.cw-sys-plots {
+  --bq-content-font-color: var(--jp-ui-font-color1, #222);
+  --bq-axis-tick-text-fill: var(--jp-ui-font-color2, #555);
+}
 `;
 
 export const WINDOWS = [
@@ -30,6 +38,13 @@ function item(label) {
   const value = h("div", { class: "cw-sys-value", text: DASH });
   const sub = h("div", { class: "cw-sys-label", text: label });
   return { root: h("div", { class: "cw-sys-item" }, value, sub), value, sub, label };
+}
+
+/** Sets a tile's value and label; both also go in its tooltip (in case a narrow tile cuts). */
+function fill(it, value, label = it.label) {
+  setText(it.value, value);
+  setText(it.sub, label);
+  setAttr(it.root, "title", `${label}: ${value}`);
 }
 
 function render({ model, el }) {
@@ -74,16 +89,14 @@ function render({ model, el }) {
     const d = model.get("data") ?? {};
     offset = clockOffset(d.now);
     const l = d.latest ?? {};
-    setText(items.cpu.value, fmtPercent(l.cpu));
     const cores = Array.isArray(l.per_core) ? l.per_core.length : 0;
     const freq = typeof l.freq_mhz === "number" && l.freq_mhz > 0 ? ` \u00b7 ${(l.freq_mhz / 1000).toFixed(1)} GHz` : "";
-    setText(items.cpu.sub, `CPU \u00b7 ${cores} core${cores === 1 ? "" : "s"}${freq}`);
-    setText(items.mem.value, fmtPercent(l.mem_percent));
-    setText(items.mem.sub, `memory \u00b7 ${fmtBytes(l.mem_used)} of ${fmtBytes(l.mem_total)}`);
-    setText(items.swap.value, fmtPercent(l.swap_percent));
-    setText(items.rss.value, fmtBytes(l.rss));
-    setText(items.threads.value, fmtInt(l.threads));
-    setText(items.proc.value, fmtPercent(l.proc_cpu));
+    fill(items.cpu, fmtPercent(l.cpu), cores ? `CPU \u00b7 ${cores} core${cores === 1 ? "" : "s"}${freq}` : "CPU");
+    fill(items.mem, fmtPercent(l.mem_percent), `memory \u00b7 ${fmtBytes(l.mem_used)} of ${fmtBytes(l.mem_total)}`);
+    fill(items.swap, fmtPercent(l.swap_percent));
+    fill(items.rss, fmtBytes(l.rss));
+    fill(items.threads, fmtInt(l.threads));
+    fill(items.proc, fmtPercent(l.proc_cpu));
     const gpus = Array.isArray(l.gpus) ? l.gpus : [];
     gpu.hidden = gpus.length === 0;
     gpuBody.replaceChildren(

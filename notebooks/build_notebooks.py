@@ -7,6 +7,10 @@ no execution counts, the same kernelspec) and easy to review in diffs. Edit a ce
 
 Each notebook runs under ``pytest --nbval-lax notebooks`` (part of ``make test``) in well under
 20 seconds. Cells whose output varies from run to run start with ``# NBVAL_IGNORE_OUTPUT``.
+
+Cells for notebook readers only (prose around the dashboard, a look at the data) carry the tag
+``notebook-only``: Voila removes them (``voila.json``, ``make voila``), so the same notebook
+served as an app is a dashboard page, not a page of notebook prose.
 """
 
 from __future__ import annotations
@@ -20,15 +24,18 @@ HERE = Path(__file__).resolve().parent
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
-Cell = tuple[str, str]  # ("md" | "code", source)
+NOTEBOOK_ONLY = "notebook-only"
+"""The tag of cells that Voila leaves out (see voila.json)."""
+
+Cell = tuple[str, str, tuple[str, ...]]  # ("md" | "code", source, tags)
 
 
-def md(text: str) -> Cell:
-    return ("md", text.strip("\n"))
+def md(text: str, *tags: str) -> Cell:
+    return ("md", text.strip("\n"), tags)
 
 
-def code(text: str) -> Cell:
-    return ("code", text.strip("\n"))
+def code(text: str, *tags: str) -> Cell:
+    return ("code", text.strip("\n"), tags)
 
 
 QUICKSTART: list[Cell] = [
@@ -36,7 +43,7 @@ QUICKSTART: list[Cell] = [
         """
 # codeur-widgets: quickstart
 
-A live operations dashboard for a multi-agent LLM system, right here in the notebook.
+A live operations dashboard for a multi-agent LLM system, in this notebook.
 
 `Dashboard.demo()` builds a fresh `Hub` (the in-kernel event bus and stores) and starts a
 `Simulator` that runs Codeur-style jobs through five agents: the request planner, the code
@@ -63,7 +70,8 @@ restarts.
 
 Everything travels over Jupyter comms: no extra server, no iframe. The same one-liner works in
 JupyterLab, Notebook 7, VS Code and Voila.
-"""
+""",
+        NOTEBOOK_ONLY,
     ),
     code(
         """
@@ -78,14 +86,19 @@ dash
         """
 The simulator keeps running in the background, so the dashboard keeps moving. The same state is
 available as plain data, e.g. the hub's own health:
-"""
+""",
+        NOTEBOOK_ONLY,
     ),
     code(
         """
 # NBVAL_IGNORE_OUTPUT
 health = dash.hub.health()
-{key: health[key] for key in ("running", "events_per_second", "accepted", "dropped", "rejected")}
-"""
+print(
+    f"running: {health['running']}, {health['events_per_second']:.0f} events/s, "
+    f"{health['accepted']:,} accepted, {health['dropped']} dropped, {health['rejected']} rejected"
+)
+""",
+        NOTEBOOK_ONLY,
     ),
     md(
         """
@@ -97,7 +110,8 @@ Next steps:
   your own agents, logging and topology.
 
 To stop the demo (the simulator and its hub), run `dash.close()`.
-"""
+""",
+        NOTEBOOK_ONLY,
     ),
 ]
 
@@ -107,9 +121,9 @@ DRIVE_THE_SIMULATOR: list[Cell] = [
         """
 # Driving the simulator, one job at a time
 
-Here the dashboard watches a `Hub` we create ourselves, and we run the `Simulator` by hand, so
-each cell makes one visible thing happen. With `time_scale=10.0` simulated work runs ten times
-faster than the delays it models.
+We create a `Hub` and run the `Simulator` by hand, so each cell makes one visible thing happen,
+and show the panels that matter right under the cells that drive them. With `time_scale=10.0`
+simulated work runs ten times faster than the delays it models.
 """
     ),
     code(
@@ -126,10 +140,7 @@ from codeur_widgets import (
 )
 
 hub = Hub()
-hub.start()
 sim = Simulator(hub, seed=1, time_scale=10.0)
-dash = Dashboard(hub, title="simulator, step by step")
-dash
 """
     ),
     md(
@@ -138,13 +149,22 @@ dash
 
 A Codeur job: the user's request goes to the request planner, which asks the code planner for a
 plan (with context from the RAG service); the coding agent writes the change and hands it to git
-operations. Watch the cards change status and the graph's edges light up while the cell runs.
+operations. The cell shows the agent cards and the graph, then runs the job: watch the cards
+change status and the graph's edges light up while it runs. (Displaying a widget starts the hub
+on the kernel's event loop.)
 """
     ),
     code(
         """
 # NBVAL_IGNORE_OUTPUT
-await sim.run_job()
+display(AgentCards(hub), AgentGraphView(hub, height=260))
+result = await sim.run_job()
+result
+"""
+    ),
+    md(
+        """
+Once more, and the panels above move again:
 """
     ),
     code(
@@ -158,12 +178,14 @@ await sim.run_job()
 ## A failure
 
 `inject_error` makes the named agent fail its next task: its card turns red with the error, the
-job is counted as failed in the queue panel, and the error shows in the log tail.
+job is counted as failed in the queue panel, and the error shows in the log tail, all right
+under this cell.
 """
     ),
     code(
         """
 # NBVAL_IGNORE_OUTPUT
+display(AgentCards(hub), QueueStats(hub), LogTail(hub, level="WARNING", height=160))
 sim.inject_error("coding_agent")
 await sim.run_job()
 """
@@ -219,30 +241,30 @@ for line in snap["logs"]["lines"][-8:]:
 ## Each panel on its own
 
 Every panel of the dashboard is a widget you can display by itself; all of them follow the same
-hub, so they show the same live state as the dashboard above.
+hub, so they show the same live state as the panels above. Two you have not seen yet:
 """
     ),
-    code("AgentCards(hub)"),
-    code("QueueStats(hub)"),
-    code("AgentGraphView(hub)"),
-    code("LogTail(hub)"),
     code("SystemMetrics(hub)"),
+    code("LogTail(hub)"),
     md(
         """
-## In the background
+## In the background, on the whole dashboard
 
 `sim.start(...)` keeps jobs coming (on the kernel's event loop, so cells stay usable) until
-`sim.stop()`. Run the next cell, scroll up to watch, then stop it.
+`sim.stop()`. The next cell starts it and shows the whole dashboard under it; stop it with the
+cell after.
 """
     ),
     code(
         """
 sim.start(jobs_per_minute=60)
+Dashboard(hub, title="simulator in the background")
 """
     ),
     code(
         """
 sim.stop()
+print(sim)
 """
     ),
 ]
@@ -267,7 +289,8 @@ Redis Streams (`codeur_widgets.transports`) and give the hub a source; the views
 `Hub(topology=...)` takes `"codeur"` (the default), `"empty"`, a `networkx.DiGraph`, or a dict of
 `nodes` and `edges`. Node positions (`x`, `y`) are optional; nodes without one are placed
 automatically. Agents and edges that appear in events but not in the topology are added to the
-graph too, without moving the nodes already placed.
+graph too, without moving the nodes already placed. Displaying the dashboard starts the hub on
+the kernel's event loop.
 """
     ),
     code(
@@ -275,7 +298,7 @@ graph too, without moving the nodes already placed.
 import asyncio
 import logging
 
-from codeur_widgets import Dashboard, Hub
+from codeur_widgets import AgentCards, Dashboard, Hub
 
 topology = {
     "nodes": [
@@ -292,7 +315,6 @@ topology = {
     ],
 }
 hub = Hub(topology=topology)
-hub.start()
 Dashboard(hub, title="my agents")
 """
     ),
@@ -304,7 +326,7 @@ Dashboard(hub, title="my agents")
 `agent.task(...)` is a context manager (sync or async): the card shows the task while it runs,
 then counts it as completed, or as failed with the error if the block raises. Inside it,
 `t.tokens(...)` adds token usage and cost, and `agent.send(target, kind)` draws a message on the
-graph.
+graph. The cards under the next cell follow along.
 """
     ),
     code(
@@ -333,6 +355,7 @@ async def answer(question: str, job_id: str) -> None:
     hub.publish("job.completed", job_id=job_id, success=True)
 
 
+display(AgentCards(hub))
 await answer("Why is the sky blue?", "q-1")
 await answer("What is a monad?", "q-2")
 """
@@ -379,7 +402,7 @@ thread, to the log tail.
     ),
     code(
         """
-hub.capture_logging("research", level="INFO")
+handler = hub.capture_logging("research", level="INFO")
 log = logging.getLogger("research")
 log.info("index refreshed: %d documents", 1284)
 log.warning("rate limited by the search API, retrying in %.1f s", 1.5)
@@ -395,7 +418,8 @@ directly, e.g. custom gauges shown on an agent's card:
     ),
     code(
         """
-hub.publish("agent.metrics", "researcher", data={"cache_hit_rate": 0.82, "open_sockets": 3})
+event = hub.publish("agent.metrics", "researcher", data={"cache_hit_rate": 0.82, "open_sockets": 3})
+print(event.topic, event.agent, event.data)
 """
     ),
     md(
@@ -408,9 +432,9 @@ The stores now hold what the dashboard shows:
 snap = hub.snapshot()
 agents = {a["name"]: a for a in snap["agents"]["agents"]}
 print(sorted(agents))
-writer = agents["writer"]
-print(f"writer: {writer['tasks_completed']} done, {writer['tasks_failed']} failed")
-assert writer["tasks_failed"] == 1
+writer_state = agents["writer"]
+print(f"writer: {writer_state['tasks_completed']} done, {writer_state['tasks_failed']} failed")
+assert writer_state["tasks_failed"] == 1
 assert snap["queue"]["completed"] == 2
 """
     ),
@@ -724,11 +748,14 @@ def build(cells: list[Cell]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
-    for kind, source in cells:
+    for kind, source, tags in cells:
         if kind == "md":
-            nb.cells.append(nbformat.v4.new_markdown_cell(source))
+            cell = nbformat.v4.new_markdown_cell(source)
         else:
-            nb.cells.append(nbformat.v4.new_code_cell(source))
+            cell = nbformat.v4.new_code_cell(source)
+        if tags:
+            cell.metadata["tags"] = list(tags)
+        nb.cells.append(cell)
     # Stable cell ids, so rebuilding an unchanged notebook gives an identical file.
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:02d}"

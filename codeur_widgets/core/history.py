@@ -853,9 +853,10 @@ class History:
     ) -> Any:
         """The matching events as a pandas DataFrame (pandas is optional: install it for this).
 
-        Columns: ``time`` (UTC datetimes), ``ts``, ``topic``, ``agent``, ``job_id``, ``id``,
-        ``trace_id``, ``span_id``, ``data`` (dicts). Filters as in :meth:`query`, but ``limit``
-        defaults to every matching row.
+        Columns: ``ts`` (timezone-aware UTC datetimes; ``.dt.tz_convert(None)`` or
+        ``.dt.tz_convert("Europe/Paris")`` for another zone), ``topic``, ``agent``, ``job_id``,
+        ``id``, ``trace_id``, ``span_id``, ``data`` (dicts). Filters as in :meth:`query`, but
+        ``limit`` defaults to every matching row.
         """
         try:
             import pandas as pd
@@ -875,11 +876,10 @@ class History:
             limit=limit,
             offset=offset,
         )
-        columns = ["time", "ts", "topic", "agent", "job_id", "id", "trace_id", "span_id", "data"]
+        columns = ["ts", "topic", "agent", "job_id", "id", "trace_id", "span_id", "data"]
         frame = pd.DataFrame(
             [
                 (
-                    r["ts"],
                     r["ts"],
                     r["topic"],
                     r["agent"],
@@ -893,7 +893,8 @@ class History:
             ],
             columns=columns,
         )
-        frame["time"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
+        # Datetimes, not floats: what a person reads, plots and resamples (UTC, tz-aware).
+        frame["ts"] = pd.to_datetime(frame["ts"].astype(float), unit="s", utc=True)
         return frame
 
     def events(
@@ -985,12 +986,14 @@ class History:
         topology: Any = "codeur",
         **hub_options: Any,
     ) -> Hub:
-        """A new, not-started hub whose stores hold the state as of ``until``.
+        """A new hub, never started, whose stores hold the state as of ``until``.
 
         Built from the stored events in ``[since, until]`` (both inclusive; None: from the first
         / to the last stored event). Its clock is a ``FakeClock`` frozen at ``until`` (or the last
         event's time), so snapshots show ages, rates and staleness as they were then. It has no
-        history and samples nothing; bind views to it to show the past. ``hub_options`` go to
+        history and samples nothing; bind views to it to show the past. Its ``past`` is
+        ``{"since", "until", "events"}`` (the range and the events applied), which keeps it from
+        ever being started (by a widget or by ``start()``). ``hub_options`` go to
         :class:`~codeur_widgets.core.hub.Hub` (``heartbeat_timeout``, ``log_capacity``, ...).
         """
         from .clock import FakeClock
@@ -1002,7 +1005,12 @@ class History:
             hi = span[1] if span is not None else self.clock()
         hub_options.setdefault("collect_system", False)
         hub = Hub(clock=FakeClock(hi), topology=topology, history=None, **hub_options)
-        self.restore(hub, since=lo, until=hi)
+        applied = self.restore(hub, since=lo, until=hi)
+        if lo is None:
+            span = self.time_range()
+            lo = min(span[0], hi) if span is not None else hi
+        # Marks it as a past moment: widgets never start it and it says so (repr, header).
+        hub.past = {"since": lo, "until": hi, "events": applied}
         for store in hub.stores.values():
             try:
                 store.tick(hi)  # staleness and expiry as of `until`

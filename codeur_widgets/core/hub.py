@@ -7,13 +7,15 @@ comm traffic depends on the frame rate, never on the event rate (DESIGN sections
 Typical use in a notebook cell (a running asyncio loop is available there)::
 
     hub = Hub()
-    hub.start()
+    Dashboard(hub)   # a widget created on a stopped hub starts it on the kernel's loop
     a = hub.agent("coding_agent", model="gpt-4o", role="executor")
     with a.task("Implement #42"):
         ...
 
-In a script, create and start it inside ``asyncio.run(...)``; ``async with Hub() as hub:``
-starts and stops it.
+Without a widget, ``hub.start()`` starts it. In a script, create and start it inside
+``asyncio.run(...)``; ``async with Hub() as hub:`` starts and stops it. A hub rebuilt from
+history (``hub.history.rebuild(...)``) holds a past moment: its :attr:`Hub.past` is set and it is
+never started.
 """
 
 from __future__ import annotations
@@ -151,6 +153,11 @@ class Watch:
 class Hub(Publisher):
     """The in-process event hub: bus, stores, periodic tasks and the render tick.
 
+    A hub does nothing on its own until it is started on a running asyncio loop: ``hub.start()``,
+    or simply displaying a widget on it in a notebook (creating or displaying any widget of this
+    package on a stopped hub starts it on the kernel's running loop; a hub rebuilt from history,
+    whose :attr:`past` is set, is never started).
+
     Args:
         clock: unix-seconds clock, injected for tests (a ``FakeClock``).
         topology: ``"codeur"`` (default), ``"empty"``, a :class:`networkx.DiGraph` or a dict with
@@ -267,6 +274,10 @@ class Hub(Publisher):
         self._last_change = 0.0
         self._stopping: set[asyncio.Task[None]] = set()
         self._direct_lock = threading.Lock()
+        #: ``None`` for a live hub; for a hub rebuilt from history (``History.rebuild``), the
+        #: moment it holds: ``{"since", "until", "events"}`` (unix seconds, events applied).
+        #: Such a hub is never started: it stays frozen at ``until``.
+        self.past: dict[str, Any] | None = None
 
         self.history: History | None = None
         if history is not None:
@@ -663,9 +674,18 @@ class Hub(Publisher):
         return bool(self._tasks)
 
     def start(self) -> Hub:
-        """Start the periodic tasks on the running asyncio loop (idempotent); returns self."""
+        """Start the periodic tasks on the running asyncio loop (idempotent); returns self.
+
+        Raises ``RuntimeError`` without a running loop, and for a hub rebuilt from history
+        (:attr:`past` set): it shows a past moment and must stay frozen.
+        """
         if self._tasks:
             return self
+        if self.past is not None:
+            raise RuntimeError(
+                "this hub was rebuilt from history and shows a past moment: it is never started "
+                "(start the live hub instead)"
+            )
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -835,11 +855,31 @@ class Hub(Publisher):
             "sources": [source.health() for source in self.sources],
             "history": None if self.history is None else self.history.health(),
             "alerts": self.alerts.health(),
+            "past": None if self.past is None else dict(self.past),
         }
 
     def __repr__(self) -> str:
+        if self.past is not None:
+            span = span_text(self.past.get("since"), self.past.get("until"))
+            return f"<Hub past {span}: {self.past.get('events', 0)} events>"
         state = "running" if self.running else "stopped"
         return f"<Hub {state}: {self.bus.accepted} events>"
+
+
+def span_text(since: Any, until: Any) -> str:
+    """A time range in local time: ``2026-12-05 12:00:00–12:05:00`` (the end's date only when it
+    differs; ``?`` for an unknown end)."""
+
+    def ok(ts: Any) -> bool:
+        return not isinstance(ts, bool) and isinstance(ts, (int, float))
+
+    start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if ok(since) else "?"
+    if not ok(until):
+        return f"{start}–?"
+    end_fmt = "%H:%M:%S"
+    if not ok(since) or time.localtime(since)[:3] != time.localtime(until)[:3]:
+        end_fmt = "%Y-%m-%d %H:%M:%S"
+    return f"{start}–{time.strftime(end_fmt, time.localtime(until))}"
 
 
 _default_hub: Hub | None = None

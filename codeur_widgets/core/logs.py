@@ -18,6 +18,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -178,8 +179,35 @@ def _cap(text: str | None, limit: int) -> str | None:
     return text[:limit] + _CUT_MARKER.format(n=len(text) - limit)
 
 
+DESTRUCTIVE_COMMANDS = frozenset(
+    {"cancel", "restart", "mark_offline", "forget", "reset_counters", "simulator.stop"}
+)
+"""Admin commands that change or lose something: their log line is a WARNING (the others,
+such as view changes, pauses and speeds, are INFO)."""
+
+_TIME_ARGS = frozenset({"since", "until", "ts", "first", "last"})
+
+
+def _arg_text(key: str, value: object) -> str:
+    """An admin argument as a person reads it: times (``since``, ``until``) in local time."""
+    if (
+        key in _TIME_ARGS
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 1e8  # unix seconds, not a duration
+    ):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _admin_line(event: Event) -> Event:
-    """The log line that shows an admin event: ``admin: forget coding_agent (origin=dashboard)``."""
+    """The log line that shows an admin event: ``admin: forget coding_agent (by dashboard)``.
+
+    WARNING for destructive commands (:data:`DESTRUCTIVE_COMMANDS`), INFO for the others.
+    """
     data = event.data if isinstance(event.data, dict) else {}
     command = data.get("command")
     words = [str(command) if command is not None else event.topic]
@@ -187,12 +215,13 @@ def _admin_line(event: Event) -> Event:
         words.append(event.agent)
     args = data.get("args")
     if isinstance(args, dict) and args:
-        words.append(" ".join(f"{k}={v}" for k, v in args.items()))
+        words.append(" ".join(f"{k}={_arg_text(k, v)}" for k, v in args.items()))
     origin = data.get("origin")
     if origin:
         words.append(f"(by {origin})")
     message = f"{event.topic}: " + " ".join(words)
-    return Event("log", "admin", {"level": "WARNING", "message": message}, event.ts, event.id)
+    level = "WARNING" if command in DESTRUCTIVE_COMMANDS else "INFO"
+    return Event("log", "admin", {"level": level, "message": message}, event.ts, event.id)
 
 
 def _alert_line(event: Event) -> Event:
@@ -239,9 +268,10 @@ class LogBuffer(Store):
     def apply(self, event: Event) -> None:
         """Append one ``log`` event (O(1)); odd fields are ignored and counted, never raised.
 
-        ``admin.*`` events (the audit trail of ``core/admin.py``) become WARNING lines from the
-        source ``admin``, so every admin action is visible in the log tail; ``alert.*`` events
-        (fired, resolved, acknowledged) become lines from the source ``alerts``.
+        ``admin.*`` events (the audit trail of ``core/admin.py``) become lines from the source
+        ``admin`` (WARNING for destructive commands, INFO for views and settings), so every admin
+        action is visible in the log tail; ``alert.*`` events (fired, resolved, acknowledged)
+        become lines from the source ``alerts``.
         """
         if event.topic != "log":
             event = _alert_line(event) if event.topic.startswith("alert.") else _admin_line(event)

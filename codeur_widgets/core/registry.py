@@ -47,6 +47,12 @@ SNAPSHOT_BUDGET = 60_000
 """Serialised bytes of agent entries per snapshot (the store protocol allows 64 KB in all)."""
 ERROR_MERGE_WINDOW = 1.0
 """Seconds within which an ``agent.error`` repeating a task failure is the same error."""
+MAX_FORGOTTEN = 1_000
+"""Forgotten agent names remembered (with when), so one that comes back says it was forgotten."""
+
+NOTE_COMMANDS = ("pause", "resume", "cancel", "restart", "mark_offline", "forget")
+"""Admin commands that leave a short-lived note on the agent's entry (``note``): visible feedback
+on its card even while the agent goes on (a simulator's agent keeps its heartbeat)."""
 
 # Other spellings seen in agent frameworks (Codeur's included), mapped to ours.
 _STATUS_ALIASES = {
@@ -111,6 +117,9 @@ class AgentState:
         "metrics",
         "model",
         "name",
+        "note",
+        "paused",
+        "paused_at",
         "prompt_tokens",
         "registered_at",
         "role",
@@ -156,6 +165,12 @@ class AgentState:
         self.error_tasks: dict[str, None] = {}
         self.last_failure: tuple[str | None, str, str, float] | None = None
         self.metrics: dict[str, float] = {}
+        # Admin "pause" until "resume" or "restart" (folded from admin.command events, so
+        # history replays it); the card shows "paused" and freezes the task's elapsed time.
+        self.paused = False
+        self.paused_at: float | None = None
+        # The last admin command's feedback, {"command", "ts"}; the browser shows it a while.
+        self.note: dict[str, Any] | None = None
 
     def show_newest_task(self) -> None:
         """Point task/task_started/job_id at the most recently started open task (or none)."""
@@ -189,6 +204,9 @@ class AgentState:
             "errors": self.errors,
             "last_error": dict(self.last_error) if self.last_error else None,
             "metrics": dict(self.metrics),
+            "paused": self.paused,
+            "paused_at": self.paused_at,
+            "note": dict(self.note) if self.note else None,
         }
 
 
@@ -234,6 +252,7 @@ class AgentRegistry(Store):
         self.duration_window = duration_window
         self.max_agents = max_agents
         self._agents: dict[str, AgentState] = {}
+        self._forgotten: dict[str, float] = {}  # name -> when; oldest dropped past MAX_FORGOTTEN
         # Snapshot order (registration time, then name), rebuilt only when agents come or go.
         self._order: list[AgentState] | None = None
         self.ignored = 0
@@ -361,7 +380,10 @@ class AgentRegistry(Store):
         """Fold in the admin commands that change the registry (see ``core/admin.py``).
 
         They arrive as events so that history replays them: a rebuilt past state forgets the
-        agents that were forgotten then.
+        agents that were forgotten then, and shows the ones paused then as paused. Commands for
+        one agent also leave a ``note`` on its entry (``{"command", "ts"}``), which its card shows
+        for a few seconds: feedback that the command was received, even when the agent's own
+        events (a heartbeat, a new task) undo its effect at once.
         """
         command = event.data.get("command") if isinstance(event.data, dict) else None
         if command == "reset_counters":
@@ -370,12 +392,27 @@ class AgentRegistry(Store):
         state = self._agents.get(event.agent) if event.agent else None
         if state is None:
             return
+        if command in NOTE_COMMANDS:
+            state.note = {"command": command, "ts": event.ts}
         if command == "forget":
             self.forget(state.name)
-        elif command == "mark_offline":
+            forgotten = self._forgotten
+            forgotten.pop(state.name, None)
+            if len(forgotten) >= MAX_FORGOTTEN:
+                del forgotten[next(iter(forgotten))]
+            forgotten[state.name] = event.ts
+            return
+        if command == "mark_offline":
             state.status = "offline"
             state.stale_since = None
-            self.touch()
+        elif command == "pause":
+            if not state.paused:
+                state.paused, state.paused_at = True, event.ts
+        elif command in ("resume", "restart"):
+            state.paused, state.paused_at = False, None
+        elif command not in NOTE_COMMANDS:
+            return
+        self.touch()
 
     # -- ingest --------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
@@ -399,6 +436,10 @@ class AgentRegistry(Store):
                 return
             state = self._agents[name] = AgentState(name, event.ts, self.duration_window)
             self._order = None
+            forgotten_at = self._forgotten.pop(name, None)
+            if forgotten_at is not None:
+                # Back after an admin "forget": its new card says so for a moment.
+                state.note = {"command": "forget", "ts": forgotten_at}
         # Any event from an agent is a sign of life.
         if event.ts > state.last_seen:
             state.last_seen = event.ts

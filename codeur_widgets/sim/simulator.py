@@ -127,6 +127,13 @@ class Simulator:
         for name, handle in self.agents.items():
             handle.on_command(functools.partial(self._obey, name))
 
+    def __repr__(self) -> str:
+        state = "running" if self.running else "idle"
+        return (
+            f"<Simulator {state} ×{self._time_scale:g}: {self.jobs_started} jobs started, "
+            f"{self.jobs_completed} completed, {self.jobs_failed} failed>"
+        )
+
     # -- control ----------------------------------------------------------------------------------
     @property
     def time_scale(self) -> float:

@@ -4,10 +4,14 @@ A widget never computes: the hub's render tick hands it snapshots of the stores 
 most ``max_hz`` times a second and only when one of them changed; :meth:`HubWidget._state` maps
 them to trait values, which are set inside ``hold_sync()`` so that a frame is one comm message.
 Time-dependent values (ages, elapsed times, flow decay) are advanced by the browser.
+
+A widget brings its hub to life: creating or displaying one on a hub that is not started starts
+it on the running asyncio loop of this thread (a notebook cell has one), see :func:`bring_to_life`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,6 +27,7 @@ __all__ = [
     "MAX_HZ",
     "HubWidget",
     "WatchedView",
+    "bring_to_life",
     "close_models",
     "descendants",
     "resolve_hub",
@@ -103,10 +108,37 @@ def resolve_hub(hub: Hub | None) -> Hub:
     return default_hub()
 
 
+def bring_to_life(hub: Hub) -> bool:
+    """Start ``hub`` if it is stopped and this thread runs an asyncio loop; True if it runs.
+
+    The rule every widget follows when it is created or displayed: a dashboard on a hub nobody
+    started would otherwise never move. A hub rebuilt from history (``hub.past`` set) shows a
+    past moment and is never started; without a running loop (a plain script) nothing happens
+    and the header says how to start the hub.
+    """
+    if hub.running:
+        return True
+    if getattr(hub, "past", None) is not None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    hub.start()
+    return True
+
+
 class WatchedView:
     """``closed`` and ``paused`` for a widget fed by one :class:`Watch` held in ``_watch``."""
 
     _watch: Watch | None
+    _hub: Hub
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # Displayed (again) on a hub stopped since it was created: start it as on creation.
+        if getattr(self, "_watch", None) is not None:
+            bring_to_life(self._hub)
+        return super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
 
     @property
     def closed(self) -> bool:
@@ -129,6 +161,9 @@ class HubWidget(WatchedView, anywidget.AnyWidget):
 
     Subclasses set ``_esm = Bundle("<module name>")``, ``_stores`` (the store names to watch) and
     implement :meth:`_state`. ``close()`` detaches the watch.
+
+    Creating or displaying one on a hub that is not started starts the hub on the running
+    asyncio loop (a notebook cell's); a hub rebuilt from history is never started.
     """
 
     _esm = Bundle("__abstract__")
@@ -138,6 +173,7 @@ class HubWidget(WatchedView, anywidget.AnyWidget):
     def __init__(self, hub: Hub | None = None, **kwargs: Any) -> None:
         self._hub = resolve_hub(hub)
         self._watch: Watch | None = None
+        bring_to_life(self._hub)
         # The first state travels with the comm-open message, so a new view is never empty.
         frame = {name: self._hub.stores[name].snapshot() for name in self._stores}
         state = self._state(frame, kwargs, initial=True)

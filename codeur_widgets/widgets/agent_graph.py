@@ -116,13 +116,18 @@ def node_states(
     agents: Mapping[str, Any], graph: Mapping[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """``{name: {"status", "stale"}}`` from an ``agents`` snapshot: all the graph needs of it
-    (only for the nodes of ``graph``, when given: the others are not drawn)."""
+    (only for the nodes of ``graph``, when given: the others are not drawn). A paused agent also
+    has ``"paused": True``."""
     shown = None if graph is None else {str(n.get("id")) for n in graph.get("nodes") or []}
-    return {
-        str(a["name"]): {"status": a.get("status"), "stale": bool(a.get("stale"))}
-        for a in agents.get("agents") or []
-        if "name" in a and (shown is None or str(a["name"]) in shown)
-    }
+    out: dict[str, dict[str, Any]] = {}
+    for a in agents.get("agents") or []:
+        if "name" not in a or (shown is not None and str(a["name"]) not in shown):
+            continue
+        state = {"status": a.get("status"), "stale": bool(a.get("stale"))}
+        if a.get("paused"):
+            state["paused"] = True  # only when true: the usual frame stays as small as before
+        out[str(a["name"])] = state
+    return out
 
 
 def cytoscape_json(
@@ -149,6 +154,7 @@ def cytoscape_json(
         role = str(n.get("role") or "")
         state = flow_nodes.get(node_id) or {}
         status = "stale" if state.get("stale") and state.get("status") != "offline" else ""
+        status = status or ("paused" if state.get("paused") else "")
         status = status or str(state.get("status") or "")
         out_nodes.append(
             {

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import ipywidgets
 import traitlets
 
-from ._base import Frame, HubWidget, close_models, resolve_hub
+from ._base import Frame, HubWidget, bring_to_life, close_models, resolve_hub
 from ._bundle import Bundle
 from .agent_cards import AgentCards
 from .agent_graph import AgentGraphView
@@ -45,6 +45,7 @@ HEALTH_KEYS = (
     "history",
     "collectors",
     "sources",
+    "past",
 )
 """The fields of ``hub.health()`` the header shows (the rest can be large or nested)."""
 
@@ -60,7 +61,13 @@ def _keep(made: list[Any], widget: W) -> W:
 class DashboardHeader(HubWidget):
     """Title, agent counts, the count of firing alerts (coloured by the worst unacknowledged
     severity) and the hub's live health line (events/s, dropped, rejected, loop lag, stale
-    agents), refreshed at most once a second."""
+    agents), refreshed at most once a second.
+
+    It says *live*, *past …* for a hub rebuilt from history, or *stopped* with how to start the
+    hub. ``cards``: the model id of an :class:`AgentCards` (a Dashboard sets its own): the counts
+    are then read in the browser from that widget's frames, the very snapshot its cards render,
+    so the header and the cards always agree; without it the header sends its own counts.
+    """
 
     _esm = Bundle("dashboard")
     # hub.health() is not a store: follow the stores that move while the hub is live.
@@ -69,18 +76,25 @@ class DashboardHeader(HubWidget):
 
     title = traitlets.Unicode("codeur-widgets").tag(sync=True)
     health = traitlets.Dict(help="a subset of hub.health()").tag(sync=True)
-    counts = traitlets.Dict(help="agents per status").tag(sync=True)
+    counts = traitlets.Dict(help="agents per status (when no `cards` model is linked)").tag(
+        sync=True
+    )
+    cards = traitlets.Unicode(
+        "", help="model id of the AgentCards whose frames give the counts ('' for none)"
+    ).tag(sync=True)
     alerts = traitlets.Dict(help="{firing, unacked, severity}: the alerts summary").tag(sync=True)
 
     def _state(
         self, frame: Frame, traits: Mapping[str, Any], *, initial: bool = False
     ) -> dict[str, Any]:
         health = self._hub.health()
-        return {
+        state: dict[str, Any] = {
             "health": {k: _brief(k, health.get(k)) for k in HEALTH_KEYS},
-            "counts": frame["agents"].get("counts") or {},
             "alerts": frame["alerts"].get("summary") or {},
         }
+        if not self._trait(traits, "cards"):
+            state["counts"] = frame["agents"].get("counts") or {}
+        return state
 
 
 def _brief(key: str, value: Any) -> Any:
@@ -120,6 +134,11 @@ class Dashboard(ipywidgets.GridBox):
     ``Dashboard.demo()`` also starts a simulator. Selecting a node in the graph highlights its card
     and the other way round, and shows that agent's traces; clicking a log line written inside a
     job opens its trace. ``close()`` detaches every panel from the hub.
+
+    Creating or displaying a Dashboard on a hub that is not started starts the hub on the
+    running asyncio loop (a notebook cell has one); where there is none (a plain script) the
+    header says how to start it. A hub rebuilt from history (``hub.history.rebuild(...)``) is
+    shown as that past range and never started.
     """
 
     def __init__(self, hub: Hub | None = None, *, title: str = "codeur-widgets", **kwargs: Any):
@@ -127,10 +146,14 @@ class Dashboard(ipywidgets.GridBox):
         self._owned: list[Any] = []  # things close() must stop: a demo's simulator and hub
         self.simulator: Simulator | None = None
         made: list[Any] = []
+        bring_to_life(self._hub)
         try:
-            self.header = _keep(made, DashboardHeader(self._hub, title=title))
-            self.controls = _keep(made, DashboardControls(self._hub))
             self.cards = _keep(made, AgentCards(self._hub))
+            # One truth for the agent counts: the header reads them from the cards' frames.
+            self.header = _keep(
+                made, DashboardHeader(self._hub, title=title, cards=self.cards.model_id)
+            )
+            self.controls = _keep(made, DashboardControls(self._hub))
             self.graph = _keep(made, AgentGraphView(self._hub))
             self.queue = _keep(made, QueueStats(self._hub))
             self.system = _keep(made, SystemMetrics(self._hub))
@@ -158,11 +181,17 @@ class Dashboard(ipywidgets.GridBox):
             "layout",
             ipywidgets.Layout(
                 width="100%",
-                grid_template_columns="repeat(auto-fit, minmax(min(100%, 420px), 1fr))",
+                # Two columns from 1,128 px (the graph and the queue side by side, each half the
+                # width), one below; never three (a column at least half the width), which the
+                # two panels would leave a third empty on a wide page.
+                grid_template_columns=(
+                    "repeat(auto-fit, minmax(min(100%, max(560px, calc(50% - 4px))), 1fr))"
+                ),
                 grid_gap="8px",
             ),
         )
         super().__init__(list(self.panels), **kwargs)
+        self.add_class("cw-dashboard")  # for the page's CSS and tests (a screenshot of it alone)
         self._links = [
             traitlets.link((self.graph, "selected"), (self.cards, "selected")),
             # Selecting an agent (card or graph node) shows its traces; a log line opens its own.
@@ -178,9 +207,16 @@ class Dashboard(ipywidgets.GridBox):
         """The hub every panel watches."""
         return self._hub
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # Displayed (again) on a hub stopped since it was created: start it as on creation.
+        header = getattr(self, "header", None)
+        if header is not None and header.comm is not None:
+            bring_to_life(self._hub)
+        return super()._repr_mimebundle_(**kwargs)
+
     @property
     def panels(self) -> tuple[Any, ...]:
-        """The header, the controls and the six panels, in display order."""
+        """The header, the controls and the seven panels, in display order."""
         return (
             self.header,
             self.controls,
@@ -195,7 +231,7 @@ class Dashboard(ipywidgets.GridBox):
 
     @property
     def views(self) -> tuple[Any, ...]:
-        """The six panels that follow the time range and the view pause."""
+        """The seven panels that follow the time range and the view pause."""
         return (
             self.cards,
             self.graph,

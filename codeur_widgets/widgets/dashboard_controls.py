@@ -76,7 +76,8 @@ class DashboardControls(HubWidget):
     _max_hz = 1.0
 
     range = traitlets.Dict(
-        dict(LIVE), help="{mode: live, window} or {mode: past, since, until}"
+        dict(LIVE),
+        help="{mode: live, window} or {mode: past, since, until}; `fixed` on a rebuilt hub",
     ).tag(sync=True)
     view_paused = traitlets.Bool(False, help="panels keep their last frame").tag(sync=True)
     sample_interval = traitlets.Float(1.0, help="seconds between system samples").tag(sync=True)
@@ -109,6 +110,15 @@ class DashboardControls(HubWidget):
             "simulator": self._simulator_state(),
         }
         if initial:
+            past = getattr(self._hub, "past", None)
+            if past is not None and "range" not in traits:
+                # A hub rebuilt from history: its one range, not "live · last 5 min".
+                state["range"] = {
+                    "mode": "past",
+                    "since": past["since"],
+                    "until": past["until"],
+                    "fixed": True,
+                }
             state["sample_interval"] = self._hub.sample_interval
             state["options"] = {
                 "windows": list(LIVE_WINDOWS),

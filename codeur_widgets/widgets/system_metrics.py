@@ -11,7 +11,7 @@ import ipywidgets
 import numpy as np
 import traitlets
 
-from ._base import WatchedView, close_models, resolve_hub, swap_watch, watch_hz
+from ._base import WatchedView, bring_to_life, close_models, resolve_hub, swap_watch, watch_hz
 from ._bundle import Bundle
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
     It watches the ``system`` and ``custom`` stores at most once a second and updates each plot's
     marks inside ``hold_sync()``, only those whose store moved: about six comm messages a second
     (one more with custom series, two more with GPUs), whatever the event rate.
+    Each time axis spans the whole window ending now (a gap point at its start; seconds shown
+    for the 1- and 5-minute windows), so an empty or short series never repeats a label.
 
     ``SystemMetrics(hub, window=300)``; ``SystemMetrics()`` watches the default hub.
     """
@@ -79,16 +81,26 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
     ) -> None:
         self._hub = resolve_hub(hub)
         self._watch: Watch | None = None
+        bring_to_life(self._hub)
         self._plot_height = plot_height
+        self._first_window = window
         self._snapshot: dict[str, Any] = self._hub.stores["system"].snapshot()
         self._custom: dict[str, Any] = self._hub.stores["custom"].snapshot()
         self._custom_lines: Any = None
         self._choosing = False
         self.selector: ipywidgets.SelectMultiple | None = None
         """Which custom series are plotted; created when there are more than MAX_LINES."""
+        # Each line starts at the window's start (a gap point) so its time axis always spans the
+        # window, never collapsing onto the few seconds sampled so far; with no sample at all it
+        # is a hidden flat line across the window (see _set_line). Each mark has a time scale of
+        # its own: bqplot redraws every mark of a scale when its domain moves, also one whose view
+        # is still being created, which fails (undefined path generator) if the scale is shared.
+        now = self._snapshot.get("now")
+        end = float(now) if isinstance(now, (int, float)) else self._hub.clock()
+        first = _Window(end - window, end)
         self.panel = _SystemPanel(data=_panel_data(self._snapshot), window=window)
 
-        self._cpu = _line(COLOURS["cpu"], "CPU %")
+        self._cpu = _line(COLOURS["cpu"], "CPU %", first)
         self._cores = bqplot.Bars(
             x=_EMPTY,
             y=_EMPTY,
@@ -99,48 +111,46 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
             colors=[COLOURS["cores"]],
             padding=0.15,
         )
-        self._mem = _line(COLOURS["mem"], "memory %")
-        rss_scale = bqplot.LinearScale(min=0.0)
-        threads_scale = bqplot.LinearScale(min=0.0)
-        time_scale = bqplot.DateScale()
-        self._rss = bqplot.Lines(
-            x=_EMPTY_TIMES,
-            y=_EMPTY,
-            scales={"x": time_scale, "y": rss_scale},
-            colors=[COLOURS["rss"]],
-            labels=["RSS MiB"],
-            display_legend=True,
-        )
-        self._threads = bqplot.Lines(
-            x=_EMPTY_TIMES,
-            y=_EMPTY,
-            scales={"x": time_scale, "y": threads_scale},
-            colors=[COLOURS["threads"]],
-            labels=["threads"],
-            display_legend=True,
-        )
+        self._mem = _line(COLOURS["mem"], "memory %", first)
+        # From 0 to a rounded ceiling above the largest value (set each frame): no negative
+        # ticks, and a flat line sits below the top edge instead of on it.
+        self._rss_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
+        self._threads_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
+        self._rss = _line(COLOURS["rss"], "RSS MiB", first, self._rss_scale)
+        self._threads = _line(COLOURS["threads"], "threads", first, self._threads_scale)
         self._gpu_load: Any = None
         self._gpu_temp: Any = None
+        self._time_axes: list[Any] = []
         h = plot_height
         cores_axes = [
-            bqplot.Axis(scale=self._cores.scales["x"], side="bottom", label="core", num_ticks=8),
+            # The cores are named by the title; an axis label would be cut by the margin.
+            bqplot.Axis(scale=self._cores.scales["x"], side="bottom", num_ticks=8),
             _value_axis(self._cores.scales["y"], tick_format="d"),
         ]
+        # No legend over the lines: each axis is labelled in its line's colour.
         process_axes = [
-            _time_axis(time_scale),
-            _value_axis(rss_scale, label="MiB"),
-            _value_axis(threads_scale, label="threads", side="right"),
+            self._time_axis(self._rss),
+            _value_axis(self._rss_scale, label="RSS MiB", label_color=COLOURS["rss"]),
+            _value_axis(
+                self._threads_scale,
+                label="threads",
+                side="right",
+                tick_format="d",
+                label_color=COLOURS["threads"],
+            ),
         ]
         figures = [
-            _figure("CPU %", [self._cpu], _percent_axes(self._cpu), h),
-            _figure("per core % (now)", [self._cores], cores_axes, h),
-            _figure("memory %", [self._mem], _percent_axes(self._mem), h),
-            # Bottom legend: flat RSS/thread lines run along the top edge of their scales.
-            _figure("process", [self._rss, self._threads], process_axes, h, legend="bottom-right"),
+            _figure("CPU %", [self._cpu], self._percent_axes(self._cpu), h),
+            _figure("CPU % per core (now)", [self._cores], cores_axes, h),
+            _figure("memory %", [self._mem], self._percent_axes(self._mem), h),
+            _figure("process: RSS MiB and threads", [self._rss, self._threads], process_axes, h),
         ]
         self.plots = ipywidgets.Box(
             figures, layout=ipywidgets.Layout(display="flex", flex_flow="row wrap", width="100%")
         )
+        # Titles, ticks and grid lines take the theme's colours (js/system_metrics.js styles
+        # this class), so they read in dark mode too.
+        self.plots.add_class("cw-sys-plots")
         kwargs.setdefault(
             "layout",
             ipywidgets.Layout(
@@ -162,6 +172,14 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
     def hub(self) -> Hub:
         """The hub this widget watches."""
         return self._hub
+
+    def _time_axis(self, mark: Any) -> Any:
+        axis = _time_axis(mark.scales["x"], self._first_window)
+        self._time_axes.append(axis)
+        return axis
+
+    def _percent_axes(self, mark: Any) -> list[Any]:
+        return [self._time_axis(mark), _value_axis(mark.scales["y"], tick_format="d")]
 
     def _on_frame(self, frame: dict[str, dict[str, Any]]) -> None:
         if self._watch is None:
@@ -202,45 +220,62 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
 
         with self.panel.hold_sync():
             self.panel.data = _panel_data(snap)
-        _set_xy(self._cpu, times, _column(series, "cpu", cut))
-        _set_xy(self._mem, times, _column(series, "mem_percent", cut))
-        rss = _column(series, "rss", cut)
-        _set_xy(self._rss, times, rss / (1024.0 * 1024.0))
-        _set_xy(self._threads, times, _column(series, "threads", cut))
+        end = snap.get("now")
+        if end is None:
+            end = float(series["ts"][-1]) if series.get("ts") else self._hub.clock()
+        window = _Window(float(end) - self.window, float(end))
+        tick_format = _tick_format(self.window)
+        for axis in self._time_axes:
+            axis.tick_format = tick_format  # sent only when the window changes it
+        _set_line(self._cpu, window, times, _column(series, "cpu", cut))
+        _set_line(self._mem, window, times, _column(series, "mem_percent", cut))
+        rss = _column(series, "rss", cut) / (1024.0 * 1024.0)
+        threads = _column(series, "threads", cut)
+        self._rss_scale.max = _ceiling(rss)
+        self._threads_scale.max = _ceiling(threads, whole=True)
+        _set_line(self._rss, window, times, rss)
+        _set_line(self._threads, window, times, threads)
         per_core = np.asarray(latest.get("per_core") or [], dtype=float)
         _set_xy(self._cores, np.arange(len(per_core)), per_core)
 
         gpus: Sequence[Mapping[str, Any]] = latest.get("gpus") or []
         load_rows = series.get("gpu_load") or []
         if gpus or any(len(r) for r in load_rows):
-            self._draw_gpus(series, times, cut, len(gpus) or len(load_rows))
+            self._draw_gpus(series, window, times, cut, len(gpus) or len(load_rows))
 
     def _draw_gpus(
-        self, series: Mapping[str, Any], times: np.ndarray, cut: int, count: int
+        self,
+        series: Mapping[str, Any],
+        window: _Window,
+        times: np.ndarray,
+        cut: int,
+        count: int,
     ) -> None:
         load = _rows(series.get("gpu_load"), cut, count, len(times))
         mem = _rows(series.get("gpu_mem_percent"), cut, count, len(times))
         temp = _rows(series.get("gpu_temp"), cut, count, len(times))
-        # Load and memory share one mark (rows: load per GPU, then memory per GPU).
-        load_mem = np.vstack([load, mem])
+        # Load and memory share one mark (rows: load per GPU, then memory per GPU); each series
+        # starts with a gap point at the window's start, like the other lines.
+        x = window.with_start(times)
+        load_mem = window.with_gap(np.vstack([load, mem]))
+        temp = window.with_gap(temp)
         if self._gpu_load is None:
-            self._add_gpu_figure(count, times, load_mem, temp)  # data travels with the comm-open
+            self._add_gpu_figure(count, x, load_mem, temp)  # data travels with the comm-open
         else:
-            _set_xy(self._gpu_load, times, load_mem)
-            _set_xy(self._gpu_temp, times, temp)
+            _set_xy(self._gpu_load, x, load_mem)
+            _set_xy(self._gpu_temp, x, temp)
 
     def _add_gpu_figure(
         self, count: int, times: np.ndarray, load_mem: np.ndarray, temp: np.ndarray
     ) -> None:
-        time_scale = bqplot.DateScale()
         pct = bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False)
-        temp_scale = bqplot.LinearScale(min=0.0)
+        temp_scale = bqplot.LinearScale(min=0.0, allow_padding=False)
         colours = [GPU_COLOURS[i % len(GPU_COLOURS)] for i in range(count)]
         labels = [f"GPU{i} load %" for i in range(count)] + [f"GPU{i} mem %" for i in range(count)]
         self._gpu_load = bqplot.Lines(
             x=times,
             y=load_mem,
-            scales={"x": time_scale, "y": pct},
+            scales={"x": bqplot.DateScale(), "y": pct},
             colors=colours * 2,
             labels=labels,
             display_legend=count <= 2,
@@ -248,7 +283,7 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
         self._gpu_temp = bqplot.Lines(
             x=times,
             y=temp,
-            scales={"x": time_scale, "y": temp_scale},
+            scales={"x": bqplot.DateScale(), "y": temp_scale},
             colors=colours,
             line_style="dashed",
             labels=[f"GPU{i} °C" for i in range(count)],
@@ -257,7 +292,7 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
             "GPU load / memory % (solid), temperature °C (dashed)",
             [self._gpu_load, self._gpu_temp],
             [
-                _time_axis(time_scale),
+                self._time_axis(self._gpu_load),
                 _value_axis(pct, label="%"),
                 _value_axis(temp_scale, label="°C", side="right"),
             ],
@@ -290,7 +325,7 @@ class SystemMetrics(WatchedView, ipywidgets.VBox):
             fig = _figure(
                 "custom collectors",
                 [self._custom_lines],
-                [_time_axis(time_scale), _value_axis(self._custom_lines.scales["y"])],
+                [self._time_axis(self._custom_lines), _value_axis(self._custom_lines.scales["y"])],
                 self._plot_height,
             )
             self.plots.children = (*self.plots.children, fig)
@@ -400,26 +435,94 @@ def _set_xy(mark: Any, x: np.ndarray, y: np.ndarray) -> None:
         mark.y = y
 
 
-def _line(colour: str, label: str) -> Any:
+class _Window:
+    """The plotted time window ``[start, end]`` (unix seconds) and the gap point that makes a
+    line's time axis span it."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start = _datetime(start)
+        self.end = _datetime(end)
+
+    def with_start(self, times: np.ndarray) -> np.ndarray:
+        """``times`` after the window's start."""
+        return np.concatenate([np.array([self.start], dtype="datetime64[ms]"), times])
+
+    def with_gap(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (one row, or rows) after a NaN for the start: bqplot leaves a gap there."""
+        if values.ndim == 1:
+            return np.concatenate([[np.nan], values])
+        return np.hstack([np.full((values.shape[0], 1), np.nan), values])
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """A flat line across the window (the hidden placeholder of an empty series)."""
+        return np.array([self.start, self.end], dtype="datetime64[ms]"), np.zeros(2)
+
+
+def _set_line(mark: Any, window: _Window, times: np.ndarray, values: np.ndarray) -> None:
+    """Plot ``values`` at ``times`` on a one-row line whose time axis spans ``window``.
+
+    An empty series is drawn as a hidden flat line across the window: bqplot draws an empty
+    line as the path "null" and places its label at ``translate(x, undefined)``, errors in the
+    page on every render.
+    """
+    empty = values.size == 0 or not bool(np.isfinite(values).any())
+    with mark.hold_sync():  # data and visibility in one message
+        if empty:
+            mark.x, mark.y = window.flat()
+        else:
+            mark.x, mark.y = window.with_start(times), window.with_gap(values)
+        mark.visible = not empty
+
+
+def _line(colour: str, label: str, window: _Window, y_scale: Any = None) -> Any:
+    """A hidden placeholder line (see :func:`_set_line`) on a time scale of its own."""
+    x, y = window.flat()
     return bqplot.Lines(
-        x=_EMPTY_TIMES,
-        y=_EMPTY,
+        x=x,
+        y=y,
         scales={
             "x": bqplot.DateScale(),
-            "y": bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False),
+            "y": y_scale or bqplot.LinearScale(min=0.0, max=100.0, allow_padding=False),
         },
         colors=[colour],
         labels=[label],
+        visible=False,  # until the first sample
     )
 
 
-def _percent_axes(mark: Any) -> list[Any]:
-    return [_time_axis(mark.scales["x"]), _value_axis(mark.scales["y"], tick_format="d")]
+def _tick_format(window: float) -> str:
+    """Clock labels of the time axis. bqplot spreads the ticks evenly over the window, not on
+    round minutes, so short windows (1 and 5 minutes: ticks 20 s and 100 s apart) show seconds,
+    and longer ones (ticks 5 minutes or more apart) hours and minutes: never one label twice."""
+    return "%H:%M:%S" if window <= 300 else "%H:%M"
 
 
-def _time_axis(scale: Any) -> Any:
+def _time_axis(scale: Any, window: float) -> Any:
     # Every side is explicit: bqplot would otherwise send one more update after opening the axis.
-    return bqplot.Axis(scale=scale, side="bottom", tick_format="%H:%M", num_ticks=4)
+    # Four ticks: room for "12:34:56" labels in the narrowest plot (240 px).
+    return bqplot.Axis(scale=scale, side="bottom", tick_format=_tick_format(window), num_ticks=4)
+
+
+def _datetime(ts: float) -> np.datetime64:
+    """Unix seconds as the UTC datetime bqplot's DateScale bounds take (like the series' x)."""
+    return np.datetime64(round(ts * 1000.0), "ms")
+
+
+def _ceiling(values: np.ndarray, *, whole: bool = False) -> float:
+    """A round upper bound about 15 % above the largest value (1 for an empty series), so that
+    the axis's 5 ticks (``num_ticks=5``: 4 steps) fall on round numbers; ``whole``: whole steps
+    (thread counts)."""
+    finite = values[np.isfinite(values)] if values.size else values
+    top = float(finite.max()) if finite.size else 0.0
+    if top <= 0:
+        return 4.0 if whole else 1.0
+    step = top * 1.15 / 4
+    scale = 10.0 ** np.floor(np.log10(step))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        nice = m * scale
+        if nice >= step and (not whole or float(nice).is_integer()):
+            return float(4 * nice)
+    return float(4 * 10.0 * scale)
 
 
 def _value_axis(scale: Any, side: str = "left", **kwargs: Any) -> Any:
@@ -434,7 +537,7 @@ def _figure(
         axes=axes,
         title=title,
         title_style={"font-size": "12px"},
-        fig_margin={"top": 28, "bottom": 28, "left": 44, "right": 44},
+        fig_margin={"top": 28, "bottom": 30, "left": 48, "right": 48},
         animation_duration=0,
         legend_location=legend,
         layout=ipywidgets.Layout(flex="1 1 300px", min_width="240px", height=f"{height}px"),

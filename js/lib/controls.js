@@ -22,6 +22,28 @@ export function fromLocalInput(text) {
   return Number.isFinite(t) ? t / 1000 : null;
 }
 
+/**
+ * Unix seconds -> {date, time} for the range inputs: an <input type="date"> value (its calendar
+ * picker) and a 24-hour "HH:MM:SS" text (a time input would follow the browser's locale, e.g.
+ * 12-hour AM/PM in en-US, while the rest of the dashboard is 24-hour).
+ */
+export function toLocalParts(ts) {
+  const full = toLocalInput(ts);
+  if (!full) return { date: "", time: "" };
+  const [date, time] = full.split("T");
+  return { date, time };
+}
+
+/** A date input's value and a 24-hour "H:MM[:SS]" text -> unix seconds, or null if invalid. */
+export function fromLocalParts(date, time) {
+  if (typeof date !== "string" || typeof time !== "string") return null;
+  const m = /^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$/.exec(time);
+  if (!m) return null;
+  const [hh, mm, ss] = [Number(m[1]), Number(m[2]), m[3] === undefined ? 0 : Number(m[3])];
+  if (hh > 23 || mm > 59 || ss > 59) return null;
+  return fromLocalInput(`${date}T${String(hh).padStart(2, "0")}:${m[2]}:${String(ss).padStart(2, "0")}`);
+}
+
 function clock(ts) {
   const d = new Date(ts * 1000);
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;

@@ -60,3 +60,39 @@ export const BUSY_FRAME_MS = 1000 / 15;
 export function frameInterval(n) {
   return n > BUSY_EDGES ? BUSY_FRAME_MS : FRAME_MS;
 }
+
+/** Smallest bend of an edge, in model pixels (opposite edges then lie 2 × BEND_MIN / 2 apart). */
+export const BEND_MIN = 28;
+/** Bend as a share of an edge's length, so long edges curve visibly too. */
+export const BEND_SHARE = 0.14;
+/** Distance an edge keeps from the centre of a node it passes (the node and its name below it). */
+export const CLEARANCE = 46;
+
+/**
+ * The control-point distance of edge a → b (cytoscape's `unbundled-bezier`, one control point at
+ * the middle): positive bends towards n = (-dy, dx)/len of the edge's own direction, so the two
+ * edges a → b and b → a bend to opposite sides and never lie on each other. When the straight
+ * line would pass through another node (or the name under it), the bend grows until the curve
+ * clears it by CLEARANCE. `others` are the other nodes' positions {x, y}.
+ * A quadratic curve with its control point at distance D from the chord's middle lies at
+ * 2·t·(1 − t)·D from the chord at the fraction t of its length (D / 2 at the middle).
+ */
+export function edgeBend(a, b, others = []) {
+  const dx = b.x - a.x;
+  const dy = b.y - a.y;
+  const len = Math.hypot(dx, dy);
+  if (!(len > 1)) return 0; // a loop, or nodes on top of each other
+  const ux = dx / len;
+  const uy = dy / len;
+  let bend = Math.max(BEND_MIN, BEND_SHARE * len);
+  for (const p of others) {
+    const t = ((p.x - a.x) * ux + (p.y - a.y) * uy) / len;
+    if (!(t > 0.05 && t < 0.95)) continue;
+    const d = -(p.x - a.x) * uy + (p.y - a.y) * ux; // + on the side the edge bends to
+    if (Math.abs(d) >= CLEARANCE) continue;
+    // Bending towards a node on our side means passing beyond it; away from one, just clearing it.
+    const need = d > 0 ? d + CLEARANCE : CLEARANCE + d;
+    bend = Math.max(bend, need / (2 * t * (1 - t)));
+  }
+  return Math.round(Math.min(bend, len) * 10) / 10;
+}

@@ -31,6 +31,8 @@ export const THEME_CSS = `
   min-width: 0;
 }
 .cw *, .cw *::before, .cw *::after { box-sizing: border-box; }
+/* Native controls (calendar icons, scrollbars, select menus) follow a dark theme too. */
+body[data-jp-theme-light="false"] .cw, body.vscode-dark .cw { color-scheme: dark; }
 .cw-title { font-weight: 600; font-size: calc(var(--cw-size) * 1.08); margin-right: 8px; }
 .cw-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 10px; margin-bottom: 8px; }
 .cw-spacer { flex: 1 1 auto; }

@@ -44,3 +44,34 @@ test("labels, roles, counts", () => {
   assert.equal(countsLine({ idle: 2, active: 1, error: 0 }, 1), "2 idle \u00b7 1 working \u00b7 1 stale");
   assert.equal(countsLine({}), "no agents yet");
 });
+
+test("a paused agent's task time stands still at the pause", async () => {
+  const { taskElapsed } = await import("../lib/agents.js");
+  const a = { task: "work", task_started: 100, paused: true, paused_at: 104 };
+  assert.equal(taskElapsed(a, 130), 4);
+  assert.equal(taskElapsed({ ...a, paused: false, paused_at: null }, 130), 30);
+  assert.equal(taskElapsed({ ...a, paused_at: 90 }, 130), 0); // held before its task started
+});
+
+test("admin notes show for a while, then go", async () => {
+  const { noteText, NOTE_SECONDS } = await import("../lib/agents.js");
+  const a = { note: { command: "mark_offline", ts: 100 } };
+  assert.equal(noteText(a, 101), "marked offline by admin");
+  assert.equal(noteText(a, 100 + NOTE_SECONDS + 1), "");
+  assert.match(noteText({ note: { command: "forget", ts: 5 } }, 6), /forgotten/);
+  assert.equal(noteText({ note: null }, 6), "");
+});
+
+test("header and cards count from one snapshot with one function", async () => {
+  const { agentsLine } = await import("../lib/agents.js");
+  const data = {
+    stale_after: 30,
+    counts: { idle: 3, active: 2 },
+    agents: [
+      { name: "a", status: "idle", last_heartbeat: 100 },
+      { name: "b", status: "active", last_heartbeat: 60, paused: true },
+    ],
+  };
+  assert.equal(agentsLine(data, 100), "3 idle \u00b7 2 working \u00b7 1 stale \u00b7 1 paused");
+  assert.equal(agentsLine({}, 0), "no agents yet");
+});

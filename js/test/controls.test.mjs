@@ -5,8 +5,10 @@ import {
   confirmText,
   defaultPastRange,
   fromLocalInput,
+  fromLocalParts,
   rangeLabel,
   toLocalInput,
+  toLocalParts,
   windowLabel,
 } from "../lib/controls.js";
 
@@ -43,4 +45,17 @@ test("the default past range is the last five minutes of history", () => {
   assert.equal(defaultPastRange({ enabled: false }), null);
   assert.deepEqual(defaultPastRange({ enabled: true, first: 100, last: 1000 }), { since: 700, until: 1000 });
   assert.deepEqual(defaultPastRange({ enabled: true, first: 900, last: 1000 }), { since: 900, until: 1000 });
+});
+
+test("range ends as a date and a 24-hour time, round-trip to the second", () => {
+  const ts = 1764057723;
+  const { date, time } = toLocalParts(ts);
+  assert.match(date, /^\d{4}-\d{2}-\d{2}$/);
+  assert.match(time, /^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$/); // 24-hour, never AM/PM
+  assert.equal(fromLocalParts(date, time), ts);
+  assert.equal(fromLocalParts(date, time.slice(0, 5)), fromLocalParts(date, `${time.slice(0, 5)}:00`)); // seconds optional
+  assert.equal(fromLocalParts(date, "23:59:59") - fromLocalParts(date, "0:00"), 86399);
+  for (const bad of ["", "12:61", "24:00", "7pm", "12:00:00 PM"]) assert.equal(fromLocalParts(date, bad), null, bad);
+  assert.equal(fromLocalParts("", "12:00"), null);
+  assert.deepEqual(toLocalParts(Number.NaN), { date: "", time: "" });
 });

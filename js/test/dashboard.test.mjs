@@ -35,3 +35,14 @@ test("collectors in trouble and disconnected sources are shown", () => {
   assert.deepEqual(byLabel.collectors, ["memory: timed out (12 s)", "warn"]);
   assert.deepEqual(byLabel["codeur:events"], ["reconnecting: Connection refused", "err"]);
 });
+
+test("the run state: live, past range of a rebuilt hub, or stopped with how to start", async () => {
+  const { runState } = await import("../dashboard.js");
+  assert.deepEqual(runState({ running: true }), ["true", "live"]);
+  const [mode, text] = runState({ running: false, past: { since: 0, until: 300, events: 1234 } });
+  assert.equal(mode, "past");
+  assert.match(text, /^past \d\d:\d\d:\d\d\u2013\d\d:\d\d:\d\d \u00b7 1,234 events$/);
+  const [stopped, hint] = runState({ running: false, past: null });
+  assert.equal(stopped, "false");
+  assert.match(hint, /hub\.start\(\)/);
+});

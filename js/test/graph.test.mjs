@@ -76,3 +76,24 @@ test("the animation steps at 15 fps above a few hundred edges", () => {
   assert.ok(1000 / frameInterval(1000) >= 10 && 1000 / frameInterval(1000) <= 15);
   assert.ok(1000 / frameInterval(10) > 30);
 });
+
+test("edgeBend: opposite edges bend to opposite sides, by the same amount", async () => {
+  const { edgeBend, BEND_MIN } = await import("../lib/graph.js");
+  const a = { x: 0, y: 0 };
+  const b = { x: 200, y: 0 };
+  const ab = edgeBend(a, b);
+  const ba = edgeBend(b, a);
+  assert.equal(ab, ba); // same distance in each edge's own frame: opposite sides on screen
+  assert.ok(ab >= BEND_MIN);
+  assert.equal(edgeBend(a, a), 0); // loops keep cytoscape's own shape
+});
+
+test("edgeBend: an edge passing through another node bends around it and its name", async () => {
+  const { edgeBend, CLEARANCE } = await import("../lib/graph.js");
+  // Coding agent -> User along one row, through Code planner and Request planner.
+  const bend = edgeBend({ x: 600, y: 150 }, { x: 0, y: 150 }, [{ x: 200, y: 150 }, { x: 400, y: 150 }]);
+  const t = 1 / 3; // the nearest node on the chord
+  assert.ok(2 * t * (1 - t) * bend >= CLEARANCE - 1e-9, `bend ${bend}`);
+  // A node far from the line changes nothing.
+  assert.equal(edgeBend({ x: 0, y: 0 }, { x: 200, y: 0 }, [{ x: 100, y: 300 }]), edgeBend({ x: 0, y: 0 }, { x: 200, y: 0 }));
+});

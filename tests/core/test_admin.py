@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
@@ -137,3 +138,81 @@ def test_simulated_agents_obey_pause_resume_and_cancel() -> None:
     sim, held = asyncio.run(main())
     assert held[0].startswith("Plan request job-held")
     assert sim.jobs_cancelled >= 1
+
+
+def test_pause_is_folded_in_and_every_agent_command_leaves_a_note() -> None:
+    """Issue 14: a paused agent must not look stuck, and each command gets visible feedback."""
+    clock = FakeClock(1_000.0)
+    hub = Hub(clock=clock, collect_system=False)
+    admin = Admin(hub)
+    a = hub.agent("a")
+    hub.publish("agent.task.started", "a", task="work", task_id="t1")
+    clock.advance(2.0)
+    admin.send("a", "pause")
+    state = hub.agents.get("a")
+    assert state["paused"] is True and state["paused_at"] == 1_002.0
+    assert state["status"] == "active"  # still holding its task: the card says "paused"
+    assert state["note"] == {"command": "pause", "ts": 1_002.0}
+    clock.advance(30.0)
+    a.heartbeat()  # heartbeats go on while paused
+    assert hub.agents.get("a")["paused"] is True
+    admin.send("a", "resume")
+    state = hub.agents.get("a")
+    assert state["paused"] is False and state["paused_at"] is None
+    assert state["note"]["command"] == "resume"
+    admin.send("a", "pause")
+    admin.send("a", "restart")
+    assert hub.agents.get("a")["paused"] is False
+    admin.send("a", "cancel")
+    assert hub.agents.get("a")["note"]["command"] == "cancel"
+    admin.mark_offline("a")
+    assert hub.agents.get("a")["note"]["command"] == "mark_offline"
+
+
+def test_a_forgotten_agent_that_comes_back_says_so() -> None:
+    clock = FakeClock(1_000.0)
+    hub = Hub(clock=clock, collect_system=False)
+    admin = Admin(hub)
+    a = hub.agent("a")
+    admin.forget("a")
+    assert "a" not in hub.agents
+    clock.advance(1.0)
+    a.heartbeat()  # the simulator's agents keep their heartbeat: the card comes straight back
+    state = hub.agents.get("a")
+    assert state is not None and state["note"] == {"command": "forget", "ts": 1_000.0}
+    assert state["tasks_completed"] == 0
+
+
+def test_a_rebuilt_past_shows_an_agent_paused_then(tmp_path: Any) -> None:
+    clock = FakeClock(1_000.0)
+    hub = Hub(clock=clock, collect_system=False, history=tmp_path / "h.sqlite")
+    hub.agent("a")
+    Admin(hub).send("a", "pause")
+    clock.advance(5.0)
+    hub.stop()
+    assert hub.history is not None
+    past = hub.history.rebuild()
+    assert past.agents.get("a")["paused"] is True
+    hub.history.close()
+
+
+def test_admin_lines_are_info_for_views_and_warning_for_destructive_actions() -> None:
+    hub, admin, _ = make()
+    hub.agent("a")
+    admin.record("view.range", mode="past", since=1_764_057_723.0, until=1_764_058_023.0)
+    admin.send("a", "pause")
+    admin.forget("a")
+    admin.reset_counters()
+    lines = {line["message"]: line["level"] for line in hub.logs.query(source="admin")}
+    by_start = {message.split(" ")[1]: level for message, level in lines.items()}
+    assert by_start == {
+        "view.range": "INFO",
+        "pause": "INFO",
+        "forget": "WARNING",
+        "reset_counters": "WARNING",
+    }
+    (view,) = [m for m in lines if "view.range" in m]
+    # Times as a person reads them (local time), not raw epoch seconds.
+    assert "1764057723" not in view and re.search(
+        r"since=\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", view
+    )

@@ -164,9 +164,11 @@ def test_dataframe(db: Path) -> None:
     _fill(h, clock)
     frame = h.dataframe(topic="job.*")
     assert len(frame) == 12
-    assert list(frame.columns[:5]) == ["time", "ts", "topic", "agent", "job_id"]
+    assert list(frame.columns[:4]) == ["ts", "topic", "agent", "job_id"]
     assert frame["job_id"].iloc[0] == "job-0"
-    assert frame["time"].iloc[0] == pd.Timestamp(T0, unit="s", tz="UTC")
+    # Datetimes, not floats (issue 14): what a person reads and plots.
+    assert str(frame["ts"].dtype).startswith("datetime64") and str(frame["ts"].dt.tz) == "UTC"
+    assert frame["ts"].iloc[0] == pd.Timestamp(T0, unit="s", tz="UTC")
     assert len(h.dataframe(limit=5, offset=2)) == 5
     h.close()
 
@@ -297,6 +299,29 @@ def test_rebuild_gives_the_state_at_a_past_moment(db: Path) -> None:
 
     late = hub.history.rebuild(since=T0 + 100)  # a range that holds only the log line
     assert late.agents.names() == [] and len(late.logs.query()) == 1
+    hub.history.close()
+
+
+def test_a_rebuilt_hub_is_marked_past_and_never_starts(db: Path) -> None:
+    clock = FakeClock(T0)
+    hub = Hub(clock=clock, collect_system=False, history=db)
+    hub.publish("agent.registered", "coder", role="executor")
+    clock.advance(60)
+    hub.publish("log", "coder", message="done")
+    hub.stop()
+    assert hub.history is not None and hub.past is None
+    past = hub.history.rebuild()
+    assert past.past == {"since": T0, "until": T0 + 60, "events": 2}
+    assert past.health()["past"] == past.past
+    assert repr(past).startswith("<Hub past ") and repr(past).endswith(": 2 events>")
+    assert "–" in repr(past)  # the range, not "stopped: 0 events"
+
+    async def try_start() -> None:
+        past.start()
+
+    with pytest.raises(RuntimeError, match="past moment"):
+        asyncio.run(try_start())
+    assert not past.running
     hub.history.close()
 
 

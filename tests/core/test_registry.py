@@ -320,6 +320,9 @@ def test_snapshot_shape_and_order() -> None:
         "errors",
         "last_error",
         "metrics",
+        "paused",
+        "paused_at",
+        "note",
     ]
     json.dumps(snap, allow_nan=False)
     # Snapshots are copies: mutating one does not change the store.

@@ -1,5 +1,6 @@
 """Fixtures for real-browser tests: one JupyterLab server and one Chromium for this folder, a
-Voila server per module (starting each costs seconds), a fresh browser context and page per test.
+Voila or Notebook 7 server per module that needs one (starting each costs seconds), a fresh
+browser context and page per test.
 
 Missing real components (Debian's Chromium, JupyterLab, Voila) skip these tests on a developer
 machine and fail them under ``CI=true`` (``require``, in tests/conftest.py).
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .lab import CHROMIUM, CHROMIUM_ARGS, TALL_VIEWPORT, new_page
-from .servers import LabServer, VoilaServer
+from .servers import LabServer, NotebookServer, VoilaServer
 
 if TYPE_CHECKING:
     # Imported lazily at run time, so a missing Playwright is reported by ``require``.
@@ -42,6 +43,20 @@ def lab(require: Require, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """A running JupyterLab server (default rate limits); copy notebooks into ``lab.root``."""
     require("JupyterLab", _has_module("jupyterlab"), "pip install jupyterlab")
     server = LabServer(tmp_path_factory.mktemp("lab"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def notebook7(
+    require: Require, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NotebookServer]:
+    """A running Notebook 7 server (``jupyter notebook``, default rate limits), one per module."""
+    require("Notebook 7", _has_module("notebook"), "pip install notebook")
+    server = NotebookServer(tmp_path_factory.mktemp("notebook7"))
     try:
         server.start()
         yield server

@@ -80,6 +80,90 @@ _STATE_JS = """
 """
 
 
+# Has cytoscape *painted* the graph? For each node, the pixel at its centre on cytoscape's
+# canvases (what the screen shows, not a fresh rendering): transparent on all of them means not
+# drawn (yet), as during the redraw after a theme switch. Also the drawing's extent.
+_GRAPH_DRAWN_JS = """
+() => {
+  const c = document.querySelector('.cw-agent-graph .cw-graph-canvas');
+  const cy = c && c._cyreg && c._cyreg.cy;
+  if (!cy || cy.nodes().empty()) return {ok: false, missing: ['(no nodes)']};
+  const layers = [...c.querySelectorAll('canvas')].map((canvas) => ({
+    id: canvas.getAttribute('data-id'), width: canvas.width, height: canvas.height,
+    cssWidth: canvas.clientWidth, ctx: canvas.width > 0 ? canvas.getContext('2d') : null,
+  }));
+  const missing = [];
+  cy.nodes().forEach((n) => {
+    const p = n.renderedPosition();
+    const painted = layers.some((l) => {
+      if (!l.ctx || !l.cssWidth) return false;
+      const ratio = l.width / l.cssWidth;
+      return l.ctx.getImageData(Math.round(p.x * ratio), Math.round(p.y * ratio), 1, 1).data[3] > 0;
+    });
+    if (!painted) missing.push(n.id());
+  });
+  const bb = cy.nodes().renderedBoundingBox();
+  return {ok: missing.length === 0, missing, width: bb.w, height: bb.h,
+          panelWidth: c.clientWidth, panelHeight: c.clientHeight,
+          layers: layers.map(({id, width, height, cssWidth}) => ({id, width, height, cssWidth}))};
+}
+"""
+
+
+def graph_drawn(page: Page) -> dict[str, Any]:
+    """``{ok, missing, width, height, panelWidth, panelHeight}``: whether every node of the
+    agent graph is painted on screen, and the drawing's extent against its panel's."""
+    result: dict[str, Any] = page.evaluate(_GRAPH_DRAWN_JS)
+    return result
+
+
+def wait_graph_drawn(page: Page, timeout_s: float = 15.0) -> dict[str, Any]:
+    """Wait until every node of the graph is painted (e.g. after a theme switch's redraw)."""
+    drawn = poll(page, lambda: graph_drawn(page), lambda d: bool(d["ok"]), timeout_s=timeout_s)
+    errors = getattr(page, "console_errors", [])
+    assert drawn["ok"], f"the graph's nodes are not painted: {drawn}; console errors: {errors}"
+    return drawn
+
+
+# The bounding boxes of the dashboard's panels (page coordinates), to check the grid's balance.
+_LAYOUT_JS = """
+() => {
+  const box = (sel) => {
+    const el = document.querySelector(sel);
+    if (!el) return null;
+    const r = el.getBoundingClientRect();
+    return {x: r.x, y: r.y, width: r.width, height: r.height};
+  };
+  return {dashboard: box('.cw-dashboard'), graph: box('.cw-agent-graph'),
+          queue: box('.cw-queue-stats'), cards: box('.cw-agent-cards')};
+}
+"""
+
+
+def layout(page: Page) -> dict[str, Any]:
+    """Boxes (``x, y, width, height``) of the dashboard and its graph, queue and cards panels."""
+    result: dict[str, Any] = page.evaluate(_LAYOUT_JS)
+    return result
+
+
+#: Console and page errors that are not ours (each checked for issue 14):
+FOREIGN_PAGE_ERRORS = (
+    # Notebook 7 itself, while it starts: also with every third-party extension disabled and
+    # before any widget exists.
+    "Cannot read properties of undefined (reading 'schema')",
+    # Voila fetches fonts and MathJax from a CDN: the test machines are offline.
+    "Failed to load resource: net::ERR_NAME_NOT_RESOLVED",
+    # Voila loads Notebook 7's lab extension (installed beside it), whose shared modules Voila
+    # does not provide (module federation #RUNTIME-012, "@jupyterlab/docregistry").
+    "#RUNTIME-012",
+)
+
+
+def own_errors(errors: list[str]) -> list[str]:
+    """The console and page errors of a page that could be ours (``FOREIGN_PAGE_ERRORS`` out)."""
+    return [e for e in errors if not any(f in e for f in FOREIGN_PAGE_ERRORS)]
+
+
 def state(page: Page) -> dict[str, Any]:
     """A plain-data picture of every dashboard panel on the page (see ``_STATE_JS``)."""
     result: dict[str, Any] = page.evaluate(_STATE_JS)

@@ -38,6 +38,12 @@ CHROMIUM_ARGS = [
 #: Where screenshots go (gitignored), for a person to look at after a run.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
+#: ``make images`` sets this to ``docs/images``: the screenshot tests then also write the
+#: README's pictures there (``readme_image``).
+IMAGES_ENV = "CODEUR_IMAGES"
+#: The most a README picture may weigh.
+IMAGE_MAX_BYTES = 300_000
+
 #: Default Playwright timeout for one action or wait, in milliseconds.
 ACTION_TIMEOUT_MS = 30_000
 #: Time allowed for "Run All Cells" to finish (kernel start included), in milliseconds.
@@ -115,6 +121,40 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+def readme_image(page: Page, selector: str, name: str) -> Path | None:
+    """When ``CODEUR_IMAGES`` names a folder (``make images``), save the element ``selector``
+    as ``<folder>/<name>.png``, a palette PNG of at most ``IMAGE_MAX_BYTES``; else do nothing.
+
+    The element is scrolled to the top of its scrolling container first, so a tall dashboard in
+    a tall window is captured whole.
+    """
+    folder = os.environ.get(IMAGES_ENV)
+    if not folder:
+        return None
+    from io import BytesIO
+
+    from PIL import Image
+
+    target = Path(folder).resolve() / f"{name}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    element = page.locator(selector).first
+    element.evaluate("(el) => el.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+    raw = Image.open(BytesIO(element.screenshot(animations="disabled"))).convert("RGB")
+    for colours in (256, 128, 64):
+        # A UI picture has few colours: a palette PNG is a fraction of the size, and looks the same.
+        small = raw.quantize(
+            colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+        buffer = BytesIO()
+        small.save(buffer, format="PNG", optimize=True)
+        if buffer.tell() <= IMAGE_MAX_BYTES:
+            break
+    target.write_bytes(buffer.getvalue())
+    assert target.stat().st_size <= IMAGE_MAX_BYTES, (target, target.stat().st_size)
+    return target
+
+
 def open_notebook(page: Page, server: JupyterProcess, name: str) -> None:
     """Open ``name`` (relative to the server root) in JupyterLab and wait for its kernel."""
     page.set_default_timeout(ACTION_TIMEOUT_MS)
@@ -126,6 +166,40 @@ def open_notebook(page: Page, server: JupyterProcess, name: str) -> None:
     # reads "idle" before the session exists ("No Kernel | Initializing"), and a Run All then
     # does nothing. Wait for the status bar's "<kernel name> | Idle" as well.
     page.wait_for_function(_KERNEL_READY_JS, timeout=RUN_ALL_TIMEOUT_MS, polling=200)
+
+
+# Notebook 7 has no status bar: its kernel is ready once the toolbar names the kernel (not "No
+# Kernel") and the execution indicator is idle.
+_NOTEBOOK7_READY_JS = """
+() => {
+  const indicator = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');
+  if (!indicator || indicator.getAttribute('data-status') !== 'idle') return false;
+  return [...document.querySelectorAll('.jp-KernelName, .jp-Toolbar-kernelName')].some((el) => {
+    const t = el.textContent.trim();
+    return t !== '' && !t.startsWith('No Kernel');
+  });
+}
+"""
+
+
+def open_notebook7(page: Page, server: JupyterProcess, name: str) -> None:
+    """Open ``name`` in Notebook 7 (``/notebooks/<name>``) and wait for its kernel."""
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    page.goto(server.url(f"notebooks/{name}"), wait_until="domcontentloaded")
+    page.locator(CURRENT_NOTEBOOK).wait_for(state="visible", timeout=RUN_ALL_TIMEOUT_MS)
+    # The toolbar may name the kernel from the notebook's metadata before the session exists:
+    # the server's own list of sessions says when the kernel is really there and idle.
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        sessions = server.api("GET", "sessions")
+        if any(
+            str(s.get("path", "")).endswith(name)
+            and (s.get("kernel") or {}).get("execution_state") == "idle"
+            for s in sessions
+        ):
+            break
+        page.wait_for_timeout(250)
+    page.wait_for_function(_NOTEBOOK7_READY_JS, timeout=RUN_ALL_TIMEOUT_MS, polling=200)
 
 
 def click_menu(page: Page, *path: str) -> None:

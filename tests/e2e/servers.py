@@ -38,6 +38,10 @@ LAB_SETTINGS: dict[str, dict[str, Any]] = {
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
+#: The repository's Voila configuration (voila.json: notebook-only cells are left out), which
+#: ``voila`` reads from its working directory, as when run by ``make voila``.
+VOILA_CONFIG = Path(__file__).resolve().parents[2] / "voila.json"
+
 
 def free_port() -> int:
     """A free TCP port on the loopback interface, chosen by the OS (bind to port 0)."""
@@ -265,11 +269,33 @@ class LabServer(JupyterProcess):
         ]
 
 
+class NotebookServer(LabServer):
+    """A Notebook 7 server (``jupyter notebook``: ``/notebooks/<name>``) with default limits, on
+    a free port."""
+
+    name = "notebook7"
+
+    def argv(self) -> list[str]:
+        # The same server options as Lab's; Lab's own (update checks, extension manager) do
+        # not exist in Notebook 7, whose news pop-up is off through the shared Lab settings.
+        lab = super().argv()
+        return [
+            str(VENV_BIN / "jupyter-notebook"),
+            *(arg for arg in lab[1:] if not arg.startswith("--LabApp.")),
+        ]
+
+
 class VoilaServer(JupyterProcess):
-    """A Voila server serving its root folder (``/voila/render/<notebook>``), on a free port."""
+    """A Voila server serving its root folder (``/voila/render/<notebook>``), on a free port,
+    with the repository's ``voila.json`` in its working directory (as ``make voila`` has)."""
 
     name = "voila"
     ready_path = ""
+
+    def start(self) -> JupyterProcess:
+        if VOILA_CONFIG.exists():
+            shutil.copyfile(VOILA_CONFIG, self.root / VOILA_CONFIG.name)
+        return super().start()
 
     def argv(self) -> list[str]:
         return [

@@ -4,8 +4,9 @@ A demo dashboard with history runs the simulator. Through the controls a person:
 live window; pauses the view and sees it stand still while the kernel goes on, then resumes;
 stops the simulator (after confirming); resets the counters (cancelling once, then confirming) and
 sees every card at 0 done; shows a past range from history that ends before the reset and sees
-the old counts again; returns to live; sends a command to an agent and forgets another; downloads
-a JSON snapshot. Every action must appear in the log tail as an ``admin`` line.
+the old counts again; returns to live; pauses and resumes an agent (its card and graph node say
+"paused"), forgets one, marks one offline and cancels a task (each leaves a note on the card);
+downloads a JSON snapshot. Every action must appear in the log tail as an ``admin`` line.
 """
 
 from __future__ import annotations
@@ -57,14 +58,43 @@ _CONTROLS_JS = """
 }
 """
 
-# The value of a datetime-local input for unix time `ts`, in the page's own time zone.
+# The date input's value and the 24-hour time text for unix time `ts`, in the page's time zone.
 _LOCAL_INPUT_JS = """
 (ts) => {
   const d = new Date(ts * 1000), p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T` +
-         `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return {date: `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`,
+          time: `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`};
 }
 """
+
+# One card's badge, task line and admin note, and the graph node's label, for agent `name`.
+_AGENT_JS = """
+(name) => {
+  const card = [...document.querySelectorAll('.cw-agent-cards .cw-card')]
+    .find((c) => c.querySelector('.cw-card-name').textContent === name);
+  const note = card && card.querySelector('.cw-card-note');
+  const cy = document.querySelector('.cw-agent-graph .cw-graph-canvas')._cyreg.cy;
+  return {
+    badge: card ? card.querySelector('.cw-badge').textContent : null,
+    paused: card ? card.getAttribute('data-paused') : null,
+    task: card ? card.querySelector('.cw-card-task').textContent : null,
+    note: note && !note.hidden ? note.textContent : '',
+    node: cy.getElementById(name).data('label'),
+  };
+}
+"""
+
+
+def agent(page: Page, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(_AGENT_JS, name)
+    return result
+
+
+def set_range_end(page: Page, role: str, ts: float) -> None:
+    """Type one end of the past range: its date, and its time as 24-hour HH:MM:SS."""
+    parts = page.evaluate(_LOCAL_INPUT_JS, ts)
+    page.locator(f".cw-controls [data-role={role}-date]").fill(parts["date"])
+    page.locator(f".cw-controls [data-role={role}-time]").fill(parts["time"])
 
 
 def controls(page: Page) -> dict[str, Any]:
@@ -159,12 +189,10 @@ def test_time_range_and_admin_controls(lab: LabServer, tall_page: Page) -> None:
         screenshot(page, "controls-live")
 
         # A past range that ends before the reset shows the counts of that time.
-        page.locator(".cw-controls [data-role=since]").fill(
-            page.evaluate(_LOCAL_INPUT_JS, before_reset - 600)
-        )
-        page.locator(".cw-controls [data-role=until]").fill(
-            page.evaluate(_LOCAL_INPUT_JS, before_reset)
-        )
+        shown_time = page.locator(".cw-controls [data-role=until-time]").input_value()
+        assert re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d", shown_time), shown_time  # 24-hour
+        set_range_end(page, "since", before_reset - 600)
+        set_range_end(page, "until", before_reset)
         click(page, "range-past")
         wait_status(page, r"past range")
         past = poll(
@@ -189,13 +217,59 @@ def test_time_range_and_admin_controls(lab: LabServer, tall_page: Page) -> None:
         )
         assert back["mode"] == "live · last 5 min" and not back["backToLive"], back
 
-        # Per agent: a command, and forget (confirmed).
+        # Per agent: pause shows "paused" on the card and the graph node, and resume clears it;
+        # forget, mark offline and cancel each leave a visible note on the card, although the
+        # simulator's agents keep sending heartbeats (a forgotten agent comes straight back).
+        click(page, "simulator-toggle")  # start it again: agents alive and working
+        wait_status(page, r"^simulator started$")
         page.locator(".cw-controls [data-role=agent]").select_option("request_planner")
         click(page, "agent-pause")
         wait_status(page, r"^sent pause to request_planner$")
+        paused = poll(
+            page,
+            lambda: agent(page, "request_planner"),
+            lambda a: a["badge"] == "paused" and a["node"].endswith("(paused)"),
+            timeout_s=10,
+        )
+        assert paused["paused"] == "true" and paused["note"] == "paused by admin", paused
+        screenshot(page, "controls-agent-paused")
+        click(page, "agent-resume")
+        resumed = poll(
+            page,
+            lambda: agent(page, "request_planner"),
+            lambda a: a["badge"] != "paused",
+            timeout_s=10,
+        )
+        assert resumed["node"] == "Request planner" and "resumed" in resumed["note"], resumed
         page.locator(".cw-controls [data-role=agent]").select_option("git_operations")
         confirm(page, "forget", "Forget git_operations?")
         wait_status(page, r"^git_operations forgotten$")
+        back_again = poll(
+            page,
+            lambda: agent(page, "git_operations"),
+            lambda a: "forgotten" in a["note"],
+            timeout_s=15,
+        )
+        assert "forgotten by admin" in back_again["note"], back_again
+        page.locator(".cw-controls [data-role=agent]").select_option("rag_service")
+        confirm(page, "mark_offline", "Mark rag_service offline?")
+        noted = poll(
+            page,
+            lambda: agent(page, "rag_service"),
+            lambda a: "marked offline" in a["note"],
+            timeout_s=10,
+        )
+        assert "marked offline by admin" in noted["note"], noted
+        page.locator(".cw-controls [data-role=agent]").select_option("coding_agent")
+        confirm(page, "agent-cancel", "Cancel the task coding_agent")
+        cancelled = poll(
+            page,
+            lambda: agent(page, "coding_agent"),
+            lambda a: "cancelled" in a["note"],
+            timeout_s=10,
+        )
+        assert "task cancelled by admin" in cancelled["note"], cancelled
+        screenshot(page, "controls-agent-notes")
 
         # A snapshot download: the whole state as JSON.
         with page.expect_download() as download_info:
@@ -223,7 +297,10 @@ def test_time_range_and_admin_controls(lab: LabServer, tall_page: Page) -> None:
             "reset_counters",
             "view.range mode=past",
             "pause request_planner",
+            "resume request_planner",
             "forget git_operations",
+            "mark_offline rag_service",
+            "cancel coding_agent",
             "snapshot",
         ):
             assert expected in joined, (expected, lines)

@@ -8,6 +8,7 @@ using CPU during later tests.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +20,22 @@ from .dashboard_dom import (
     CODEUR_AGENTS,
     CODEUR_NODES,
     drawn_paths,
+    graph_drawn,
+    layout,
+    own_errors,
     parse_int,
     poll,
     state,
     wait_for_panels,
+    wait_graph_drawn,
 )
 from .lab import (
+    IMAGES_ENV,
     TALL_VIEWPORT,
     hide_left_sidebar,
     new_page,
     open_notebook,
+    readme_image,
     run_all_cells,
     screenshot,
     set_theme,
@@ -151,19 +158,56 @@ def test_health_line_and_queue_count(quickstart: Page) -> None:
 
 
 def test_screenshots_in_light_and_dark_theme(quickstart: Page) -> None:
+    # The 1-minute window, with some seconds of samples: plots with lines in the pictures.
+    quickstart.locator(".cw-system-metrics button[data-window='60']").click()
+    poll(
+        quickstart,
+        lambda: drawn_paths(state(quickstart)["plotPaths"]),
+        lambda p: len(p) >= 3,
+        timeout_s=LIVE_TIMEOUT_S,
+    )
+    # For the README's pictures (make images), half a minute more of lines on the plots.
+    quickstart.wait_for_timeout(30_000 if os.environ.get(IMAGES_ENV) else 3000)
     backgrounds = {}
     for theme in ("light", "dark"):
         set_theme(quickstart, theme)
+        # The theme switch restyles the graph and cytoscape repaints it: wait until every node
+        # is painted again, so the picture never shows an empty graph panel mid-redraw.
+        wait_graph_drawn(quickstart)
         # The widgets take their colours from --jp-* variables: their background follows.
         backgrounds[theme] = quickstart.evaluate(
             "() => getComputedStyle(document.querySelector('.cw-agent-cards')).backgroundColor"
         )
+        readme_image(quickstart, ".cw-dashboard", f"dashboard-{theme}")
         screenshot(quickstart, f"lab-{theme}")
+        drawn = graph_drawn(quickstart)
+        assert drawn["ok"], f"{theme}: the graph was not painted in the screenshot: {drawn}"
     set_theme(quickstart, "light")
     assert backgrounds["light"] != backgrounds["dark"], backgrounds
     assert _luminance(backgrounds["light"]) > 0.6 > 0.3 > _luminance(backgrounds["dark"]), (
         backgrounds
     )
+
+
+def test_grid_is_balanced_and_the_graph_fills_its_panel(quickstart: Page) -> None:
+    boxes = layout(quickstart)
+    dash, graph, queue = boxes["dashboard"], boxes["graph"], boxes["queue"]
+    # Graph and queue side by side, sharing the width: no empty third column.
+    assert abs(graph["y"] - queue["y"]) < 2, boxes
+    assert graph["width"] + queue["width"] > 0.95 * dash["width"], boxes
+    # The queue fills its cell: as tall as the graph beside it, no empty block under it.
+    assert queue["height"] > 0.95 * graph["height"], boxes
+    drawn = wait_graph_drawn(quickstart)
+    # Fitted to the panel: the drawing spans most of its width or its height, not the middle.
+    assert (
+        drawn["width"] > 0.75 * drawn["panelWidth"] or drawn["height"] > 0.75 * drawn["panelHeight"]
+    ), drawn
+
+
+def test_no_errors_of_ours_in_the_page(quickstart: Page) -> None:
+    """bqplot drew empty series as path "null" and translate(x,undefined) on every render."""
+    errors = own_errors(getattr(quickstart, "console_errors", []))
+    assert errors == [], errors
 
 
 def _luminance(css_colour: str) -> float:

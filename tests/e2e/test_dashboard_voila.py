@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,11 +11,14 @@ from .dashboard_dom import (
     CODEUR_NODES,
     RENDER_TIMEOUT_MS,
     drawn_paths,
+    layout,
+    own_errors,
     poll,
     state,
     wait_for_panels,
+    wait_graph_drawn,
 )
-from .lab import screenshot
+from .lab import IMAGES_ENV, readme_image, screenshot
 from .servers import VoilaServer
 
 if TYPE_CHECKING:
@@ -59,4 +63,22 @@ def test_quickstart_dashboard_in_voila(voila: VoilaServer, tall_page: Page) -> N
     # Voila shows markdown and outputs only: no code, no Lab chrome.
     assert page.locator(".jp-CodeCell .jp-InputArea:visible, .cm-editor:visible").count() == 0
     assert page.locator("#jp-MainMenu").count() == 0
+    # A dashboard page: the notebook's prose and its look at the raw health dict are for
+    # notebook readers (cells tagged notebook-only, left out by voila.json).
+    text = page.locator("body").inner_text()
+    for prose in ("in this notebook", "dash.close()", "Next steps", "events/s, ", "'running'"):
+        assert prose not in text, f"Voila shows notebook prose: {prose!r}"
+    # At 1440 px the graph and the queue share the width (no empty third column).
+    boxes = layout(page)
+    dash, graph, queue = boxes["dashboard"], boxes["graph"], boxes["queue"]
+    assert abs(graph["y"] - queue["y"]) < 2 and queue["height"] > 0.95 * graph["height"], boxes
+    assert graph["width"] + queue["width"] > 0.95 * dash["width"], boxes
+    wait_graph_drawn(page)
+    if os.environ.get(IMAGES_ENV):  # make images: the 1-minute plots, with half a minute of lines
+        page.locator(".cw-system-metrics button[data-window='60']").click()
+        page.wait_for_timeout(30_000)
+        wait_graph_drawn(page)
+    readme_image(page, ".cw-dashboard", "dashboard-voila")
     screenshot(page, "voila-dashboard")
+    errors = own_errors(getattr(page, "console_errors", []))
+    assert errors == [], "\n---\n".join(errors)

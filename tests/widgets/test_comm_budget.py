@@ -65,9 +65,13 @@ def test_each_widget_stays_within_budget_at_any_event_rate(
         assert worst <= PER_WIDGET, f"{name}: {worst} messages in one second"
         biggest = max(m.size for m in sent)
         assert biggest <= LIMIT_BYTES, f"{name}: a {biggest}-byte message"
-    # Busy widgets use their frame rate; the system panel follows the ~1 Hz sampler.
+    # Busy widgets use their frame rate; the system panel follows the ~1 Hz sampler: once its
+    # first second has set the value scales, shown the lines and added the GPU plot, about one
+    # message per mark plus one for the number panel.
     assert len(spy.updates(widgets["cards"], since=mark)) >= 40
-    assert max(per_second(spy.updates(widgets["system"], since=mark)).values()) <= 8
+    steady = per_second(spy.updates(widgets["system"], since=mark))
+    steady.pop(min(steady))
+    assert max(steady.values()) <= 8, steady
     for widget in widgets.values():
         widget.close()
 

@@ -186,22 +186,24 @@ def test_system_metrics_windows_and_gpus(hub: Hub, clock: FakeClock, spy: CommSp
         hub.publish("system.sample", data=sample(clock(), cores=4))
     hub.render_now(now=0.0)
     assert sm.panel.data["latest"]["cpu"] == 12.5
-    assert len(sm._cpu.x) == len(sm._cpu.y) == 61  # the last minute, both ends included
+    # The last minute, both ends included, after a gap point at the window's start (it keeps
+    # the time axis spanning the whole window).
+    assert len(sm._cpu.x) == len(sm._cpu.y) == 1 + 61
     assert list(sm._cores.y) == [10.0, 11.0, 12.0, 13.0]
     assert sm._gpu_load is None  # no GPU row without GPUs
     assert len(sm.plots.children) == 4
 
     sm.panel.window = 300  # the browser's window buttons
     assert sm.window == 300
-    assert len(sm._cpu.x) == 120
+    assert len(sm._cpu.x) == 1 + 120
 
     clock.advance(1.0)
     hub.publish("system.sample", data=sample(clock(), cores=4, gpus=2))
     hub.render_now(now=5.0)
     assert sm._gpu_load is not None
     assert len(sm.plots.children) == 5
-    assert sm._gpu_load.y.shape == (4, 121)  # load and memory rows for two GPUs
-    assert sm._gpu_temp.y.shape == (2, 121)
+    assert sm._gpu_load.y.shape == (4, 1 + 121)  # load and memory rows for two GPUs
+    assert sm._gpu_temp.y.shape == (2, 1 + 121)
     sm.close()
 
 
