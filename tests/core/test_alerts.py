@@ -556,9 +556,9 @@ def test_pause_is_an_audited_admin_command_from_alerts() -> None:
         "WARNING",
         "alert.fired: coder budget: cost_usd 5.5 > 5 over 1 h (agent:coding_agent)",
     ) in lines
-    assert (
+    assert (  # a pause is INFO in the audit trail (WARNING is for destructive commands)
         "admin",
-        "WARNING",
+        "INFO",
         "admin.command: pause coding_agent alert=coder budget@agent:coding_agent (by alerts)",
     ) in lines
 
