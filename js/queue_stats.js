@@ -84,7 +84,7 @@ function render({ model, el }) {
     setText(runP95, fmtDuration(d.run?.p95));
     setText(lastHour, `${fmtInt(d.completed_last_hour ?? 0)} completed in the last hour`);
     setText(extra, d.cancelled ? `${fmtInt(d.cancelled)} cancelled` : "");
-    const values = d.throughput?.values ?? [];
+    const values = recentMinutes(d.throughput?.values ?? []);
     const p = sparkPaths(values, W, H, 2);
     setAttr(line, "d", p.line);
     setAttr(area, "d", p.area);
@@ -98,6 +98,16 @@ function render({ model, el }) {
   model.on("change:data", update);
   update();
   return () => model.off("change:data", update);
+}
+
+/** The hour's per-minute series from the first minute with a finished job on, and at least the
+ * last MIN_MINUTES: a run that began 3 minutes ago fills the chart instead of being a spike at the
+ * right edge of 57 empty minutes. */
+const MIN_MINUTES = 10;
+export function recentMinutes(values) {
+  const first = values.findIndex((v) => v > 0);
+  const from = first < 0 ? values.length : first;
+  return values.slice(Math.max(0, Math.min(from, values.length - MIN_MINUTES)));
 }
 
 export default { render };

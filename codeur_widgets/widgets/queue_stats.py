@@ -15,7 +15,8 @@ __all__ = ["QueueStats"]
 
 class QueueStats(HubWidget):
     """Queued, processing, completed and failed jobs; wait and run time p50/p95; jobs completed in
-    the last hour; a throughput sparkline (jobs per minute over the last hour).
+    the last hour; a throughput sparkline (jobs per minute within the last hour, from the first
+    minute a job finished in, 10 minutes at least).
 
     ``QueueStats(hub)``; ``QueueStats()`` watches :func:`codeur_widgets.default_hub`.
     """
