@@ -248,3 +248,34 @@ def test_screenshots_in_light_and_dark(lab_page: Page) -> None:
         )
         screenshot(page, f"lab-traces-{theme}")
     assert backgrounds["light"] != backgrounds["dark"], backgrounds
+
+
+def test_a_log_line_opens_its_trace_and_a_card_filters_the_list(lab_page: Page) -> None:
+    page = lab_page
+    # A log line written inside a job carries its trace: clicking it selects that trace.
+    line = page.locator(".cw-log-tail .cw-log-row[data-trace]").last
+    line.wait_for(timeout=20_000)
+    trace_id = line.get_attribute("data-trace")
+    assert trace_id
+    line.scroll_into_view_if_needed()
+    line.click()
+    page.locator(
+        f'.cw-trace-view .cw-tr-item[data-id="{trace_id}"][data-selected="true"]'
+    ).wait_for(timeout=10_000)
+    head = poll(page, lambda: traces(page)["head"] or "", lambda t: trace_id in t, timeout_s=10)
+    assert trace_id in head, head
+    # Selecting an agent's card lists only the traces that agent worked in.
+    card = page.locator(".cw-agent-cards .cw-card", has_text="git_operations").first
+    card.scroll_into_view_if_needed()
+    card.click()
+    agent_filter = page.locator(".cw-trace-view select[aria-label='agent']")
+    poll(page, agent_filter.input_value, lambda v: v == "git_operations", timeout_s=10)
+    items = poll(
+        page,
+        lambda: traces(page)["items"],
+        lambda items: bool(items) and all("git_operations" in i["text"] for i in items),
+        timeout_s=10,
+    )
+    assert all("git_operations" in i["text"] for i in items), [i["text"] for i in items]
+    card.click()  # clicking the selected card again clears the selection and the filter
+    poll(page, agent_filter.input_value, lambda v: v == "", timeout_s=10)
