@@ -72,6 +72,23 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
+def finite_number(value: object) -> float | None:
+    """A finite float from an int or float field (never a bool), else None: how the stores read
+    the numbers agents report (tokens, costs, durations) without trusting them."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def whole_number(value: object) -> int | None:
+    """A non-negative whole number (``812`` or ``812.0``, as JSON may give), else None."""
+    f = finite_number(value)
+    if f is None or f < 0 or not f.is_integer():
+        return None
+    return int(f)
+
+
 def new_event_id() -> str:
     """A process-unique event id."""
     return f"{_ID_PREFIX}-{next(_ID_COUNTER)}"

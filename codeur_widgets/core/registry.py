@@ -14,11 +14,12 @@ Input is trusted to be a valid :class:`~codeur_widgets.core.events.Event` but no
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .clock import Clock, wall_clock
 from .events import Event
+from .events import finite_number as _number
+from .events import whole_number as _count
 from .stats import RunningMean, WindowQuantiles
 from .store import Store
 
@@ -77,22 +78,6 @@ def normalize_status(value: object) -> str | None:
     if status in STATUSES:
         return status
     return _STATUS_ALIASES.get(status)
-
-
-def _number(value: object) -> float | None:
-    """A finite float from an int or float (never a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    f = float(value)
-    return f if math.isfinite(f) else None
-
-
-def _count(value: object) -> int | None:
-    """A non-negative whole number (``812`` or ``812.0``, as JSON may give), else None."""
-    f = _number(value)
-    if f is None or f < 0 or not f.is_integer():
-        return None
-    return int(f)
 
 
 def _cut(text: str) -> str:

@@ -27,12 +27,13 @@ Every event is O(1); summaries and trees are built when a view asks (≤ 10 time
 from __future__ import annotations
 
 import json
-import math
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .clock import Clock, wall_clock
 from .events import Event
+from .events import finite_number as _number
+from .events import whole_number as _count
 from .queue import normalise_status
 from .spans import (
     CONTENT_TOTAL,
@@ -104,20 +105,6 @@ def _text(value: object, limit: int = MAX_NAME) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    f = float(value)
-    return f if math.isfinite(f) else None
-
-
-def _count(value: object) -> int | None:
-    f = _number(value)
-    if f is None or f < 0 or not f.is_integer():
-        return None
-    return int(f)
 
 
 class Span:
