@@ -22,12 +22,10 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsPartialSuccess,
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
@@ -527,32 +525,35 @@ def decode_logs(body: bytes, content: str) -> Decoded:
 
 def traces_response(rejected: int, reason: str, content: str) -> bytes:
     """An ``ExportTraceServiceResponse`` (``partial_success`` when spans were rejected)."""
-    if content == "json":
-        doc: dict[str, Any] = {}
-        if rejected:
-            doc["partialSuccess"] = {"rejectedSpans": rejected, "errorMessage": reason}
-        return json.dumps(doc).encode()
-    response = ExportTraceServiceResponse()
-    if rejected:
-        response.partial_success.CopyFrom(
-            ExportTracePartialSuccess(rejected_spans=rejected, error_message=reason)
-        )
-    return response.SerializeToString()
+    return _export_response(
+        ExportTraceServiceResponse(), "rejectedSpans", rejected, reason, content
+    )
 
 
 def logs_response(rejected: int, reason: str, content: str) -> bytes:
-    """An ``ExportLogsServiceResponse``."""
+    """An ``ExportLogsServiceResponse`` (``partial_success`` when records were rejected)."""
+    return _export_response(
+        ExportLogsServiceResponse(), "rejectedLogRecords", rejected, reason, content
+    )
+
+
+def _export_response(
+    response: Any, rejected_field: str, rejected: int, reason: str, content: str
+) -> bytes:
+    """An export response, as JSON (camelCase, the OTLP/JSON mapping) or protobuf, with a
+    ``partial_success`` naming how many items were rejected and why, when some were."""
     if content == "json":
         doc: dict[str, Any] = {}
         if rejected:
-            doc["partialSuccess"] = {"rejectedLogRecords": rejected, "errorMessage": reason}
+            doc["partialSuccess"] = {rejected_field: rejected, "errorMessage": reason}
         return json.dumps(doc).encode()
-    response = ExportLogsServiceResponse()
     if rejected:
-        response.partial_success.CopyFrom(
-            ExportLogsPartialSuccess(rejected_log_records=rejected, error_message=reason)
-        )
-    return response.SerializeToString()
+        # The proto field is the JSON name in snake_case: rejected_spans, rejected_log_records.
+        proto_field = "".join("_" + c.lower() if c.isupper() else c for c in rejected_field)
+        setattr(response.partial_success, proto_field, rejected)
+        response.partial_success.error_message = reason
+    data: bytes = response.SerializeToString()
+    return data
 
 
 def status_body(code: int, message: str, content: str) -> bytes:
