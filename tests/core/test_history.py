@@ -528,3 +528,29 @@ def test_events_recorded_from_many_threads_at_once_keep_their_fields_together(db
     assert not any(gc.is_tracked(x) for x in paused._queue)
     paused.close()
     history.close()
+
+
+def test_rows_another_program_wrote_are_read_by_the_standard_librarys_rules(db: Path) -> None:
+    """The fast decoder reads our own rows; what it refuses (NaN, numbers past 64 bits, which
+    our writer never stores) is read as ``json.loads`` reads it, and a row that is not JSON
+    object is skipped, never raised."""
+    import sqlite3
+
+    hub = Hub(clock=FakeClock(T0), collect_system=False, history=db)
+    hub.publish("log", "a", data={"level": "INFO", "message": "ours"})
+    hub.stop()
+    assert hub.history is not None
+    hub.history.close()
+    with sqlite3.connect(db) as con:
+        for i, data in enumerate(['{"x": NaN}', '{"big": 1e999}', "[1, 2]", "{not json"]):
+            con.execute(
+                "INSERT INTO events (id, ts, topic, agent, data) VALUES (?, ?, 'log', 'b', ?)",
+                (f"foreign-{i}", T0 + 1 + i, data),
+            )
+    past = open_history(db).rebuild(since=T0, until=T0 + 10)
+    events = list(open_history(db).events())
+    datas = [e.data for e in events]
+    assert datas[0]["message"] == "ours"
+    assert str(datas[1]["x"]) == "nan" and datas[2]["big"] == float("inf")
+    assert len(events) == 3  # the list and the broken row are skipped
+    assert past.past is not None and past.past["events"] == 3
