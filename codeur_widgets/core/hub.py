@@ -226,7 +226,12 @@ class Hub(Publisher):
         self.logs = LogBuffer(clock=clock, capacity=log_capacity)
         self.system = SystemSampler(clock=clock, interval=sample_interval, window=SYSTEM_WINDOW)
         self.custom = CustomMetrics(clock=clock, window=SYSTEM_WINDOW)
-        self.traces = TraceStore(clock=clock, prices=self.prices, capture_content=capture_content)
+        self.traces = TraceStore(
+            clock=clock,
+            prices=self.prices,
+            capture_content=capture_content,
+            job_of=self.agents.job_of,
+        )
         self._capture_content = capture_content
         self.stores: dict[str, Store] = {}
         for store in (
@@ -240,9 +245,10 @@ class Hub(Publisher):
             self.traces,
         ):
             self.add_store(store)
-        # Alerts: windowed usage sums (O(1) per event) and the rules, evaluated on the
-        # housekeeping tick (the alerts store's tick); see core/alerts.py.
-        self.usage = UsageWindows(clock=clock, job_of=self.agents.job_of, prices=self.prices)
+        # Alerts: windowed usage sums (nothing per event: sampled from the registry's and the
+        # trace store's counters once a tick) and the rules, evaluated on the housekeeping tick
+        # (the alerts store's tick); see core/usage.py and core/alerts.py.
+        self.usage = UsageWindows(clock=clock, registry=self.agents, traces=self.traces)
         self.add_store(self.usage)
         self.alerts = Alerts(self, defaults=default_alerts)
         self.add_store(self.alerts)

@@ -1,8 +1,9 @@
 """TraceStore: every job as a live tree of spans, open spans included (DESIGN section 11).
 
 The ``traces`` store folds the span events of :mod:`codeur_widgets.core.spans` (``span.*``),
-agent tasks (``agent.task.*``), job lifecycles (``job.*``), usage (``agent.tokens``) and the
-messages agents send inside a job (``agent.message``) into one tree per trace:
+agent tasks (``agent.task.*``), job lifecycles (``job.*``), usage (``agent.tokens``: in its trace,
+else in the job it names, else in the job the agent works on) and the messages agents send inside
+a job (``agent.message``) into one tree per trace:
 
 * a trace is a job (trace id = job id) or, for work outside any job, the tree under a root span;
   it is **running** while its job runs or a span is open, then **ok**, **failed** or
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .clock import Clock, wall_clock
@@ -247,6 +249,7 @@ class Trace:
     links_ver = 0
     search_cache: tuple[int, str] = (-1, "")
     ver = 0
+    usage_at: float | None = None  # the latest time usage was added (None: never)
 
     def __init__(self, trace_id: str) -> None:
         self.trace_id = trace_id
@@ -341,6 +344,9 @@ class TraceStore(Store):
         max_total_spans: spans kept in all traces together (oldest traces evicted past it).
         max_content_spans: spans whose captured content is kept (the newest).
         capture_content: False drops all content (``Hub(capture_content=False)``).
+        job_of: ``job_of(agent) -> job id | None``, the job of the agent's newest open task
+            (the registry's): an ``agent.tokens`` that names neither a trace nor a job counts
+            in that job's trace.
 
     Counters: :attr:`evicted` (traces), :attr:`late` (events for an evicted trace),
     :attr:`ignored` (events that name no span or trace).
@@ -365,6 +371,7 @@ class TraceStore(Store):
         max_total_spans: int = MAX_TOTAL_SPANS,
         max_content_spans: int = MAX_CONTENT_SPANS,
         capture_content: bool | None = None,
+        job_of: Callable[[str], str | None] | None = None,
     ) -> None:
         super().__init__(clock)
         for name, value in (
@@ -381,6 +388,7 @@ class TraceStore(Store):
         self.max_total_spans = max_total_spans
         self.max_content_spans = max_content_spans
         self.capture_content = capture_content
+        self.job_of = job_of
         self._traces: OrderedDict[str, Trace] = OrderedDict()
         self._gone: OrderedDict[str, None] = OrderedDict()  # evicted trace ids (bounded)
         self._with_content: deque[Span] = deque()
@@ -389,6 +397,9 @@ class TraceStore(Store):
         self.evicted = 0
         self.late = 0
         self.ignored = 0
+        # Traces that received usage since the last take_spent() (the alert rules over every
+        # job read them once a tick); evicted traces leave it, so it stays within max_traces.
+        self._spent: dict[str, Trace] = {}
         self._snap_key: tuple[Any, ...] | None = None
         self._snap: dict[str, Any] = {}
         self._handlers = {
@@ -421,6 +432,10 @@ class TraceStore(Store):
         """A trace's summary by trace id (a job's trace id is its job id), or None."""
         t = self._traces.get(trace_id)
         return t.summary() if t is not None else None
+
+    def traces(self) -> list[Trace]:
+        """The live :class:`Trace` objects, oldest first (read-only for callers)."""
+        return list(self._traces.values())
 
     def ids(self) -> list[str]:
         """Trace ids, newest first."""
@@ -559,6 +574,7 @@ class TraceStore(Store):
 
     def _evict(self) -> None:
         old_id, old = self._traces.popitem(last=False)
+        self._spent.pop(old_id, None)
         self.total_spans -= len(old.spans)
         self.evicted += 1
         self._gone[old_id] = None
@@ -840,6 +856,7 @@ class TraceStore(Store):
             t.cost += cost
         if unknown:
             t.cost_unknown += 1
+        self._spend(t, event.ts)
         if s is not None:
             s.prompt += prompt
             s.completion += completion
@@ -900,13 +917,20 @@ class TraceStore(Store):
         self._close(event, data.get("task_id"), status, error_type, error, "task")
 
     def _tokens(self, event: Event) -> None:
-        """Task-level usage (``agent.tokens`` inside a span): to that span and its trace."""
-        if event.trace_id is None:
+        """Task-level usage (``agent.tokens``): to its span and trace. The trace is the event's,
+        else the job it names, else the job the agent works on (``job_of``)."""
+        data = event.data
+        trace_id = event.trace_id or _text(data.get("job_id"), 256)
+        t: Trace | None
+        if trace_id is not None:
+            t = self._traces.get(trace_id) or self._trace(trace_id, event.ts)
+        elif event.agent is not None and self.job_of is not None:
+            job = self.job_of(event.agent)
+            t = self._traces.get(job) if job is not None else None  # never created from here
+        else:
             return
-        t = self._traces.get(event.trace_id)
         if t is None:
             return
-        data = event.data
         prompt = _count(data.get("prompt", 0))
         completion = _count(data.get("completion", 0))
         cost = _number(data.get("cost_usd", 0.0))
@@ -916,12 +940,27 @@ class TraceStore(Store):
         t.prompt += prompt
         t.completion += completion
         t.cost += cost
-        s = t.spans.get(event.span_id) if event.span_id else None
+        span_id = event.span_id
+        s = t.spans.get(span_id) if span_id else None
+        if s is None and event.agent is not None and event.trace_id is None:
+            s = _innermost(t, event.agent, open_only=True)  # the task it reports for
         if s is not None:
             s.prompt += prompt
             s.completion += completion
             s.cost = (s.cost or 0.0) + cost
+        self._spend(t, event.ts)
         self._changed(t, s)
+
+    def _spend(self, t: Trace, ts: float) -> None:
+        if t.usage_at is None or ts > t.usage_at:
+            t.usage_at = ts
+        self._spent[t.trace_id] = t
+
+    def take_spent(self) -> list[Trace]:
+        """The traces that received usage (tokens, cost) since the last call, each once; the
+        next call starts afresh. What a rule over every job reads once a tick."""
+        spent, self._spent = self._spent, {}
+        return list(spent.values())
 
     # -- links and jobs ------------------------------------------------------------------------
     def _message(self, event: Event) -> None:

@@ -233,6 +233,24 @@ def test_task_level_tokens_go_to_their_span_and_trace() -> None:
     )
 
 
+def test_tokens_without_a_trace_count_in_the_job_they_name_or_the_agents_job() -> None:
+    """Raw producers report usage without span ids: it counts in the job named in the event,
+    else in the job the agent works on (the registry's ``job_of``), to that agent's open span."""
+    jobs = {"a": "job-1"}
+    store = TraceStore(job_of=jobs.get)
+    store.apply(ev("agent.task.started", trace=None, ts=T0, task="t", task_id="s1", job_id="job-1"))
+    store.apply(ev("agent.tokens", trace=None, prompt=10, completion=5, cost_usd=0.5))
+    store.apply(ev("agent.tokens", trace=None, prompt=1, completion=0, cost_usd=0.25, job_id="j2"))
+    store.apply(ev("agent.tokens", agent="b", trace=None, prompt=7, completion=0, cost_usd=1.0))
+    assert by_id(store, "job-1")["s1"]["prompt_tokens"] == 10
+    assert store.get("job-1")["cost_usd"] == 0.5  # type: ignore[index]
+    assert store.get("j2")["cost_usd"] == 0.25  # type: ignore[index]
+    assert len(store) == 2  # b works on no job: its usage is in no trace
+    spent = store.take_spent()
+    assert [(t.trace_id, t.usage_at) for t in spent] == [("job-1", T0), ("j2", T0)]
+    assert store.take_spent() == []
+
+
 def test_unknown_prices_stay_unknown() -> None:
     store = TraceStore(prices=Prices(table=False))
     store.apply(start("s"))
