@@ -41,10 +41,10 @@ from .events import _ID_COUNTER as _ID
 from .events import (
     _ID_PREFIX,
     _MAX_TS_SECONDS,
+    MAX_ID,
     Event,
     InvalidEvent,
     Publisher,
-    _plain_id,
     clean_data,
 )
 from .events import _valid_agents as _seen_agents
@@ -452,8 +452,14 @@ class Hub(Publisher):
             and (agent is None or (type(agent) is str and agent in _seen_agents))
             # Span ids and times from the agent API (spans, tasks) take the fast path too:
             # the same checks as Event.create's, for the values it accepts unchanged.
-            and (trace_id is None or (type(trace_id) is str and _plain_id(trace_id)))
-            and (span_id is None or (type(span_id) is str and _plain_id(span_id)))
+            and (
+                trace_id is None
+                or (type(trace_id) is str and 0 < len(trace_id) <= MAX_ID and trace_id.isascii())
+            )
+            and (
+                span_id is None
+                or (type(span_id) is str and 0 < len(span_id) <= MAX_ID and span_id.isascii())
+            )
             and (ts is None or (type(ts) is float and 0.0 <= ts <= _MAX_TS_SECONDS))
         ):
             event = Event(
