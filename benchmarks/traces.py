@@ -9,9 +9,11 @@ b) Hub side: complete spans (a start and an end; LLM calls with tokens and a mod
    the table, 20 spans per job trace under a task) applied through ``publish_many`` in batches of
    1,000, best of 3: spans/s with every store subscribed (the trace store and the agent registry
    read span events). Budget: >= 100,000 spans/s.
-c) The ingest section's mixed stream, published with ``Hub.publish`` on a hub without the trace
-   store (as before traces existed) and on one with it, the stream's tasks carrying the trace and
-   span ids the agent API now gives them (spans on): runs interleaved, best of 5 each, ratio.
+c) The ingest section's mixed stream, published with ``Hub.publish`` on a hub as it was before
+   traces and alerts (the trace, usage and alert stores unsubscribed: the agent registry, queue,
+   graph, flows, logs, system and custom stores) and on a whole hub (the trace store, the usage
+   windows, the alerts with the default rules), the stream's tasks carrying the trace and span
+   ids the agent API now gives them (spans on): runs interleaved, best of 5 each, ratio.
    Budget: >= 0.8x.
 d) Browser: a notebook builds a 2,000-span trace (50 spans open) and displays a ``TraceView``
    with it selected, in JupyterLab in Chromium: the JS time of drawing all 2,000 rows (summed over
@@ -191,11 +193,11 @@ def hub_spans_rate(spans: int) -> float:
 
 # -- c) the mixed stream, with and without spans --------------------------------------------------
 def mixed_rates(n: int) -> dict[str, float]:
-    """events/s of the mixed stream: today's (no trace store) and with spans on."""
+    """events/s of the mixed stream: before traces and alerts, and with every store, spans on."""
     from codeur_widgets.core.hub import Hub
     from codeur_widgets.core.spans import new_span_id
 
-    from .workload import mixed_stream
+    from .workload import mixed_stream, without_new_stores
 
     plain = mixed_stream(n)
     # The same stream as the agent API sends it now: each task is a span of its job's trace.
@@ -214,11 +216,8 @@ def mixed_rates(n: int) -> dict[str, float]:
 
     def elapsed(with_traces: bool) -> float:
         hub = Hub(collect_system=False)
-        if not with_traces:  # as before traces existed: no trace store on the bus
-            for sub in hub.bus.subscriptions:
-                if getattr(sub.handler, "__self__", None) is hub.traces:
-                    hub.bus.unsubscribe(sub)
-            del hub.stores["traces"]
+        if not with_traces:  # as before traces and alerts: none of their stores on the bus
+            without_new_stores(hub)
         publish = hub.publish
         t0 = time.perf_counter()
         if with_traces:
@@ -383,12 +382,12 @@ def run(ctx: Any) -> Section:
         f"{spans / SPANS_BUDGET:.2f}× budget",
     )
     t.add(
-        "mixed stream, no trace store (before traces)",
+        "mixed stream, before traces and alerts (no trace, usage, alert stores)",
         f"{fmt_rate(mixed['without'])} events/s",
         "1×",
     )
     t.add(
-        "mixed stream, tasks as spans (trace store on)",
+        "mixed stream, tasks as spans, every store (traces, usage, alerts)",
         f"{fmt_rate(mixed['with'])} events/s",
         f"{ratio:.2f}×",
     )

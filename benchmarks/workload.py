@@ -68,3 +68,18 @@ def publish_seconds(hub: Any, items: list[Item]) -> float:
     for topic, agent, data in items:
         publish(topic, agent, data=data)
     return time.perf_counter() - t0
+
+
+NEW_STORES = ("traces", "usage", "alerts")
+"""The stores added by issues 15 and 18 (spans, alerts); before them a hub had the agent
+registry, queue, graph, flows, logs, system and custom metrics stores."""
+
+
+def without_new_stores(hub: Any) -> Any:
+    """``hub`` as it was before traces and alerts: the subscriptions of the trace, usage and
+    alert stores removed from its bus (the other stores, and the bus, untouched). Returns it."""
+    stores = [hub.stores[name] for name in NEW_STORES]
+    for sub in hub.bus.subscriptions:
+        if getattr(sub.handler, "__self__", None) in stores:
+            sub.close()
+    return hub

@@ -13,9 +13,10 @@ or a small function for anything else (``metric=lambda hub: ...``, returning a n
 
 **Evaluation** happens on the hub's housekeeping tick (about once a second; :meth:`Alerts.tick`,
 or :meth:`Alerts.evaluate` called directly), from cheap store reads, never per event: the cost of
-the rules does not grow with the event rate. Windowed metrics read time-bucketed sums kept O(1)
-per event (``core/usage.py``); error and task counts are the registry's counters, differenced once
-per tick into the same kind of buckets.
+the rules does not grow with the event rate. Windowed metrics read time-bucketed sums of the
+running counters the stores keep anyway, differenced once per tick: usage (``core/usage.py``: the
+registry's per agent and per model, the trace store's per job), error and task counts (the
+registry's), failed jobs, drops and rejections.
 
 **States**: an instance (one rule, one scope key) is *pending* while its condition holds, *fires*
 once it held for ``for_`` seconds (``alert.fired``), and *resolves* (``alert.resolved``) once the
@@ -1013,6 +1014,7 @@ class Alerts(Store):
         windowed error, task and drop counts (the hub calls it once its history is restored,
         so a previous run's errors do not count as new)."""
         self._sample(self.clock(), record=False)
+        self.hub.usage.baseline()
 
     def evaluate(self, now: float | None = None) -> int:
         """Evaluate every enabled rule once at ``now`` (default: the clock); returns how many
@@ -1021,6 +1023,7 @@ class Alerts(Store):
         if now is None:
             now = self.clock()
         self._sample(now, record=True)
+        self.hub.usage.sample(now)
         self._adopt(now)
         tick = _Tick(now, self.hub.usage.changed_jobs())
         calls: list[_RuleState] = []

@@ -129,12 +129,6 @@ def check_agent(agent: object) -> str | None:
     return agent
 
 
-def _plain_id(value: str) -> bool:
-    """An id :func:`_check_optional_id` accepts unchanged, checked cheaply (1 to 256 ASCII
-    characters)."""
-    return 0 < len(value) <= MAX_ID and value.isascii()
-
-
 def _check_optional_id(field: str, value: object) -> str | None:
     if value is None:
         return None
@@ -337,8 +331,14 @@ class Event:
             and type(topic) is str
             and topic in _valid_topics
             and (agent is None or (type(agent) is str and agent in _valid_agents))
-            and (trace_id is None or (type(trace_id) is str and _plain_id(trace_id)))
-            and (span_id is None or (type(span_id) is str and _plain_id(span_id)))
+            and (
+                trace_id is None
+                or (type(trace_id) is str and 0 < len(trace_id) <= MAX_ID and trace_id.isascii())
+            )
+            and (
+                span_id is None
+                or (type(span_id) is str and 0 < len(span_id) <= MAX_ID and span_id.isascii())
+            )
         ):
             # The common case (a topic and agent already seen, stamped now; span ids as the
             # agent API makes them), in as few calls as possible: an agent thread publishing

@@ -43,10 +43,10 @@ from .events import _ID_COUNTER as _ID
 from .events import (
     _ID_PREFIX,
     _MAX_TS_SECONDS,
+    MAX_ID,
     Event,
     InvalidEvent,
     Publisher,
-    _plain_id,
     clean_data,
 )
 from .events import _valid_agents as _seen_agents
@@ -233,7 +233,12 @@ class Hub(Publisher):
         self.logs = LogBuffer(clock=clock, capacity=log_capacity)
         self.system = SystemSampler(clock=clock, interval=sample_interval, window=SYSTEM_WINDOW)
         self.custom = CustomMetrics(clock=clock, window=SYSTEM_WINDOW)
-        self.traces = TraceStore(clock=clock, prices=self.prices, capture_content=capture_content)
+        self.traces = TraceStore(
+            clock=clock,
+            prices=self.prices,
+            capture_content=capture_content,
+            job_of=self.agents.job_of,
+        )
         self._capture_content = capture_content
         self.stores: dict[str, Store] = {}
         for store in (
@@ -247,9 +252,10 @@ class Hub(Publisher):
             self.traces,
         ):
             self.add_store(store)
-        # Alerts: windowed usage sums (O(1) per event) and the rules, evaluated on the
-        # housekeeping tick (the alerts store's tick); see core/alerts.py.
-        self.usage = UsageWindows(clock=clock, job_of=self.agents.job_of, prices=self.prices)
+        # Alerts: windowed usage sums (nothing per event: sampled from the registry's and the
+        # trace store's counters once a tick) and the rules, evaluated on the housekeeping tick
+        # (the alerts store's tick); see core/usage.py and core/alerts.py.
+        self.usage = UsageWindows(clock=clock, registry=self.agents, traces=self.traces)
         self.add_store(self.usage)
         self.alerts = Alerts(self, defaults=default_alerts)
         self.add_store(self.alerts)
@@ -457,8 +463,14 @@ class Hub(Publisher):
             and (agent is None or (type(agent) is str and agent in _seen_agents))
             # Span ids and times from the agent API (spans, tasks) take the fast path too:
             # the same checks as Event.create's, for the values it accepts unchanged.
-            and (trace_id is None or (type(trace_id) is str and _plain_id(trace_id)))
-            and (span_id is None or (type(span_id) is str and _plain_id(span_id)))
+            and (
+                trace_id is None
+                or (type(trace_id) is str and 0 < len(trace_id) <= MAX_ID and trace_id.isascii())
+            )
+            and (
+                span_id is None
+                or (type(span_id) is str and 0 < len(span_id) <= MAX_ID and span_id.isascii())
+            )
             and (ts is None or (type(ts) is float and 0.0 <= ts <= _MAX_TS_SECONDS))
         ):
             event = Event(

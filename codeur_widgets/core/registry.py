@@ -54,6 +54,10 @@ MAX_FORGOTTEN = 1_000
 NOTE_COMMANDS = ("pause", "resume", "cancel", "restart", "mark_offline", "forget")
 """Admin commands that leave a short-lived note on the agent's entry (``note``): visible feedback
 on its card even while the agent goes on (a simulator's agent keeps its heartbeat)."""
+MAX_MODELS = 1_000
+"""Models whose usage is counted one by one (:attr:`AgentRegistry.model_usage`); beyond, usage
+still counts in the totals."""
+_USAGE_TOPICS = frozenset(("agent.tokens", "span.ended"))
 
 # Other spellings seen in agent frameworks (Codeur's included), mapped to ours.
 _STATUS_ALIASES = {
@@ -244,6 +248,14 @@ class AgentRegistry(Store):
         self.unknown_topics = 0
         self.refused_agents = 0
         self.evicted_tasks = 0
+        # Usage counted as the cards count it, in total and per model (the event's model, else
+        # the agent's), agentless LLM spans included, and never reset: the alert rules' windowed
+        # sums sample these once a tick (core/usage.py), so no other store reads usage per event.
+        self.usage_cost = 0.0
+        self.usage_tokens = 0
+        self.model_usage: dict[str, list[float]] = {}  # model -> [cost_usd, tokens]
+        self.untracked_models = 0
+        self.resets = 0  # reset_counters() calls: what samplers of the agents' counters compare
         self._handlers = {
             "agent.registered": self._registered,
             "agent.heartbeat": self._alive,
@@ -359,6 +371,7 @@ class AgentRegistry(Store):
             s.last_error = None
             s.error_tasks.clear()
             s.last_failure = None
+        self.resets += 1
         self.touch()
 
     def _admin(self, event: Event) -> None:
@@ -407,7 +420,9 @@ class AgentRegistry(Store):
             return
         name = event.agent
         if name is None:
-            if not event.topic.startswith("span."):  # a span need not belong to an agent
+            if event.topic in _USAGE_TOPICS:
+                self._agentless_usage(event)
+            elif not event.topic.startswith("span."):  # a span need not belong to an agent
                 self.ignored += 1
             return
         state = self._agents.get(name)
@@ -598,6 +613,46 @@ class AgentRegistry(Store):
         s.prompt_tokens += prompt
         s.completion_tokens += completion
         s.cost_usd += cost
+        self._count_usage(data.get("model") or s.model, cost, prompt + completion)
+
+    def _count_usage(self, model: object, cost: float, tokens: int) -> None:
+        """Add one call's usage to the totals and to its model's (see ``model_usage``)."""
+        self.usage_cost += cost
+        self.usage_tokens += tokens
+        if type(model) is str and model:
+            entry = self.model_usage.get(model)
+            if entry is None:
+                if len(self.model_usage) >= MAX_MODELS:
+                    self.untracked_models += 1
+                    return
+                entry = self.model_usage[model] = [0.0, 0]
+            entry[0] += cost
+            entry[1] += tokens
+
+    def _agentless_usage(self, event: Event) -> None:
+        """Usage that names no agent (an LLM span outside any agent): no card shows it, the
+        totals and its model's count it."""
+        data = event.data
+        if event.topic == "agent.tokens":
+            self.ignored += 1  # as before: no card to add it to
+            prompt = _count(data.get("prompt", 0))
+            completion = _count(data.get("completion", 0))
+            cost = _number(data.get("cost_usd", 0.0))
+        else:
+            prompt = _count(data.get("prompt_tokens", 0))
+            completion = _count(data.get("completion_tokens", 0))
+            cost = _number(data.get("cost_usd"))
+            if prompt is None or completion is None:
+                return
+            if not (prompt or completion or "cost_usd" in data):
+                return  # a span without usage
+            if cost is None or cost < 0:
+                model = data.get("model")
+                cost = self.prices.cost(model, prompt, completion) if self.prices else None
+                cost = cost or 0.0
+        if prompt is None or completion is None or cost is None or cost < 0:
+            return
+        self._count_usage(data.get("model"), cost, prompt + completion)
 
     def _span_started(self, s: AgentState, event: Event) -> None:
         """A span of kind ``agent`` (an agent's invocation, e.g. from OpenTelemetry) is a task."""
@@ -634,6 +689,7 @@ class AgentRegistry(Store):
                 s.cost_unknown += 1
             else:
                 s.cost_usd += cost
+            self._count_usage(data.get("model") or s.model, cost or 0.0, prompt + completion)
         span_id = event.span_id
         if span_id is None:
             return

@@ -1,8 +1,9 @@
 """TraceStore: every job as a live tree of spans, open spans included (DESIGN section 11).
 
 The ``traces`` store folds the span events of :mod:`codeur_widgets.core.spans` (``span.*``),
-agent tasks (``agent.task.*``), job lifecycles (``job.*``), usage (``agent.tokens``) and the
-messages agents send inside a job (``agent.message``) into one tree per trace:
+agent tasks (``agent.task.*``), job lifecycles (``job.*``), usage (``agent.tokens``: in its trace,
+else in the job it names, else in the job the agent works on) and the messages agents send inside
+a job (``agent.message``) into one tree per trace:
 
 * a trace is a job (trace id = job id) or, for work outside any job, the tree under a root span;
   it is **running** while its job runs or a span is open, then **ok**, **failed** or
@@ -26,8 +27,11 @@ Every event is O(1); summaries and trees are built when a view asks (≤ 10 time
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections import OrderedDict, deque
+import math
+from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .clock import Clock, wall_clock
@@ -95,6 +99,15 @@ _JOB_TOPICS = {
     "job.canceled": "cancelled",
     "job.status.changed": "??",
 }
+# what _merge_end and _usage read from an end
+_END_FIELDS = frozenset(
+    ("model", "first_token_at", "attributes", "output", "prompt_tokens", "completion_tokens",
+     "cost_usd")
+)  # fmt: skip
+# what _describe reads besides the name and the job
+_START_FIELDS = frozenset(("kind", "parent_id", "model", "attributes", "input"))
+# the common job topics, handled by _job_state itself (None: job.completed, from its fields)
+_COMMON_JOB_STATES = {"job.enqueued": "queued", "job.started": "running", "job.completed": None}
 
 
 def _text(value: object, limit: int = MAX_NAME) -> str | None:
@@ -136,15 +149,22 @@ class Span:
         "ver",
     )
 
-    def __init__(self, i: int, span_id: str) -> None:
+    def __init__(
+        self,
+        i: int,
+        span_id: str,
+        agent: str | None = None,
+        kind: str = "other",
+        start: float | None = None,
+    ) -> None:
         self.i = i  # arrival order in its trace: a stable, small id for views
         self.span_id = span_id
         self.parent_id: str | None = None
         self.name = "span"
-        self.kind = "other"
-        self.agent: str | None = None
+        self.kind = kind
+        self.agent = agent
         self.job_id: str | None = None
-        self.start: float | None = None
+        self.start = start
         self.end: float | None = None
         self.status = _OPEN
         self.error_type: str | None = None
@@ -211,42 +231,78 @@ def _tokens_per_s(
 class Trace:
     """One trace: its spans by id (arrival order) and running totals.
 
-    No ``__slots__``: scalars start as class attributes, so creating a trace (once per job,
-    on the ingest path) sets only what it must; at most ``max_traces`` exist.
+    Slots, and the containers only some traces need made when first needed: a trace is created
+    per job on the ingest path, and an instance dict (or eight containers made for each) costs
+    its creation, every attribute read (a slot is read by offset) and the garbage collector's
+    passes.
     """
 
-    job_id: str | None = None
-    name: str | None = None
-    start: float | None = None
-    end: float | None = None  # latest span end seen
-    job_state: str | None = None  # queued, running, ok, failed, cancelled
-    job_start: float | None = None
-    job_end: float | None = None
-    open = 0
-    prompt = 0
-    completion = 0
-    cost = 0.0
-    cost_unknown = 0
-    errors = 0
-    first_error: str | None = None
-    root_error = False
-    omitted = 0
-    links_ver = 0
-    search_cache: tuple[int, str] = (-1, "")
-    ver = 0
+    __slots__ = (
+        "agent_last",
+        "agent_open",
+        "agents",
+        "completion",
+        "cost",
+        "cost_unknown",
+        "end",
+        "errors",
+        "first_error",
+        "job_end",
+        "job_id",
+        "job_start",
+        "job_state",
+        "links",
+        "links_ver",
+        "name",
+        "omitted",
+        "open",
+        "pending",
+        "prompt",
+        "root_error",
+        "search_cache",
+        "spans",
+        "start",
+        "trace_id",
+        "usage_at",
+        "ver",
+        "words",
+    )
 
-    def __init__(self, trace_id: str) -> None:
+    def __init__(self, trace_id: str, start: float | None = None) -> None:
         self.trace_id = trace_id
-        self.spans: dict[str, Span] = {}
-        self.order: list[Span] = []  # the same spans by arrival index
+        self.spans: dict[str, Span] = {}  # by span id, in arrival order (span.i is the position)
         self.agents: dict[str, None] = {}
-        self.links: list[list[Any]] = []  # [from i, to i or -1, kind, ts]
-        self.pending: dict[str, list[list[Any]]] = {}  # target agent -> links waiting for a span
-        self.agent_open: dict[str, dict[str, None]] = {}  # agent -> its open span ids, in order
-        self.agent_last: dict[str, str] = {}  # agent -> its newest span id
-        # What a text filter searches: distinct names, agents, models, errors (bounded), as given;
-        # the case-folded text is built when a filter asks, not per event.
-        self.words: dict[str, None] = {trace_id: None}
+        # What a text filter searches besides the id: distinct names, agents, models, errors
+        # (bounded), as given; the case-folded text is built when a filter asks, not per event.
+        self.words: dict[str, None] = {}
+        # Message links ([from i, to i or -1, kind, ts]) and links waiting for their target's
+        # span (target agent -> links): made by the first message inside the trace.
+        self.links: list[list[Any]] | tuple[()] = ()
+        self.pending: dict[str, list[list[Any]]] | None = None
+        # Per agent: its open span ids (in order) and its newest span id. Built from the spans by
+        # the first message that needs them (_agent_index), then kept up to date.
+        self.agent_open: dict[str, dict[str, None]] | None = None
+        self.agent_last: dict[str, str] | None = None
+        self.job_id: str | None = None
+        self.name: str | None = None
+        self.start = start
+        self.end: float | None = None  # latest span end seen
+        self.job_state: str | None = None  # queued, running, ok, failed, cancelled
+        self.job_start: float | None = None
+        self.job_end: float | None = None
+        self.open = 0
+        self.prompt = 0
+        self.completion = 0
+        self.cost = 0.0
+        self.cost_unknown = 0
+        self.errors = 0
+        self.first_error: str | None = None
+        self.root_error = False
+        self.omitted = 0
+        self.links_ver = 0
+        self.search_cache: tuple[int, str] = (-1, "")
+        self.ver = 0
+        self.usage_at: float | None = None  # the latest time usage was added (None: never)
 
     @property
     def status(self) -> str:
@@ -277,7 +333,7 @@ class Trace:
         """The case-folded text a filter searches (rebuilt when the trace changed)."""
         ver, text = self.search_cache
         if ver != self.ver:
-            parts = [*self.words, self.job_id or "", self.name or ""]
+            parts = [self.trace_id, *self.words, self.job_id or "", self.name or ""]
             text = "\n".join(parts).casefold()[:SEARCH_TEXT]
             self.search_cache = (self.ver, text)
         return text
@@ -328,6 +384,9 @@ class TraceStore(Store):
         max_total_spans: spans kept in all traces together (oldest traces evicted past it).
         max_content_spans: spans whose captured content is kept (the newest).
         capture_content: False drops all content (``Hub(capture_content=False)``).
+        job_of: ``job_of(agent) -> job id | None``, the job of the agent's newest open task
+            (the registry's): an ``agent.tokens`` that names neither a trace nor a job counts
+            in that job's trace.
 
     Counters: :attr:`evicted` (traces), :attr:`late` (events for an evicted trace),
     :attr:`ignored` (events that name no span or trace).
@@ -352,6 +411,7 @@ class TraceStore(Store):
         max_total_spans: int = MAX_TOTAL_SPANS,
         max_content_spans: int = MAX_CONTENT_SPANS,
         capture_content: bool | None = None,
+        job_of: Callable[[str], str | None] | None = None,
     ) -> None:
         super().__init__(clock)
         for name, value in (
@@ -368,29 +428,39 @@ class TraceStore(Store):
         self.max_total_spans = max_total_spans
         self.max_content_spans = max_content_spans
         self.capture_content = capture_content
-        self._traces: OrderedDict[str, Trace] = OrderedDict()
-        self._gone: OrderedDict[str, None] = OrderedDict()  # evicted trace ids (bounded)
+        self.job_of = job_of
+        # By id in creation order; _order holds the same ids oldest first (the eviction order:
+        # a deque's popleft is cheaper than an OrderedDict's popitem, and its nodes).
+        self._traces: dict[str, Trace] = {}
+        self._order: deque[str] = deque()
+        self._gone: dict[str, None] = {}  # evicted trace ids (two generations, see _evict)
+        self._gone_old: dict[str, None] = {}
         self._with_content: deque[Span] = deque()
         self._agents: dict[str, None] = {}
+        # Per agent (at most MAX_AGENTS_LISTED), the span it opened last, in any trace: when
+        # still open and in the trace at hand, it is the agent's innermost open span there
+        # (what a usage report without a span id is for), found without the trace's index.
+        self._newest_open: dict[str, Span] = {}
         self.total_spans = 0
         self.evicted = 0
         self.late = 0
         self.ignored = 0
+        # Traces that received usage since the last take_spent() (the alert rules over every
+        # job read them once a tick); evicted traces leave it, so it stays within max_traces.
+        self._spent: dict[str, Trace] = {}
         self._snap_key: tuple[Any, ...] | None = None
         self._snap: dict[str, Any] = {}
         self._handlers = {
-            SPAN_STARTED: self._open,
+            SPAN_STARTED: self._span_started,
             SPAN_UPDATED: self._span_updated,
             SPAN_ENDED: self._span_ended,
-            "agent.task.started": self._task_started,
-            "agent.task.completed": self._task_ended,
-            "agent.task.failed": self._task_ended,
+            "agent.task.started": self._open,
+            "agent.task.completed": self._close,
+            "agent.task.failed": self._task_failed,
             "agent.tokens": self._tokens,
             "agent.message": self._message,
             **dict.fromkeys(_JOB_TOPICS, self._job),
-            "job.enqueued": self._job_enqueued,
-            "job.started": self._job_started,
-            "job.completed": self._job_completed,
+            **dict.fromkeys(_COMMON_JOB_STATES, self._job_state),
         }
 
     # -- reading -------------------------------------------------------------------------------
@@ -408,6 +478,10 @@ class TraceStore(Store):
         """A trace's summary by trace id (a job's trace id is its job id), or None."""
         t = self._traces.get(trace_id)
         return t.summary() if t is not None else None
+
+    def traces(self) -> list[Trace]:
+        """The live :class:`Trace` objects, oldest first (read-only for callers)."""
+        return list(self._traces.values())
 
     def ids(self) -> list[str]:
         """Trace ids, newest first."""
@@ -530,88 +604,129 @@ class TraceStore(Store):
     def _trace(self, trace_id: str, ts: float | None) -> Trace | None:
         """The trace, created when new (evicting the oldest past the bounds); None when the
         id belongs to a trace already evicted (a late event)."""
-        t = self._traces.get(trace_id)
+        traces = self._traces
+        t = traces.get(trace_id)
         if t is not None:
             return t
-        if trace_id in self._gone:
+        return self._new_trace(trace_id, ts)
+
+    def _new_trace(self, trace_id: str, ts: float | None) -> Trace | None:
+        """A new trace (evicting the oldest past the bounds), or None when the id belongs to a
+        trace already evicted (a late event). The caller found no trace ``trace_id``."""
+        if trace_id in self._gone or trace_id in self._gone_old:
             self.late += 1
             return None
-        if len(self._traces) >= self.max_traces:
+        traces = self._traces
+        if len(traces) >= self.max_traces:
             self._evict()
-            while len(self._traces) >= self.max_traces:  # max_traces was lowered
+            while len(traces) >= self.max_traces:  # max_traces was lowered
                 self._evict()
-        t = self._traces[trace_id] = Trace(trace_id)
-        t.start = ts
+        t = traces[trace_id] = Trace(trace_id, ts)
+        self._order.append(trace_id)
         return t
 
     def _evict(self) -> None:
-        old_id, old = self._traces.popitem(last=False)
+        old_id = self._order.popleft()
+        old = self._traces.pop(old_id)
+        if self._spent:
+            self._spent.pop(old_id, None)
         self.total_spans -= len(old.spans)
         self.evicted += 1
-        self._gone[old_id] = None
-        if len(self._gone) > 2 * self.max_traces:
-            self._gone.popitem(last=False)
+        # The ids of evicted traces (late events for them are counted, not a new trace): two
+        # generations of max_traces ids each, so at least the newest max_traces are remembered.
+        gone = self._gone
+        gone[old_id] = None
+        if len(gone) >= self.max_traces:
+            self._gone_old = gone
+            self._gone = {}
 
     def _changed(self, t: Trace, s: Span | None = None) -> None:
-        self.touch()
-        t.ver = self.version
+        self.version = version = self.version + 1
+        t.ver = version
         if s is not None:
-            s.ver = self.version
+            s.ver = version
 
-    def _add_span(self, t: Trace, span_id: str, agent: str | None, running: bool) -> Span | None:
+    def _add_span(
+        self,
+        t: Trace,
+        span_id: str,
+        agent: str | None,
+        kind: str,
+        start: float | None,
+        running: bool,
+    ) -> Span | None:
         """A new span in ``t``, or None when the trace is full (counted as omitted)."""
-        if len(t.spans) >= self.max_spans:
+        spans = t.spans
+        i = len(spans)
+        if i >= self.max_spans:
             t.omitted += 1
             self._changed(t)
             return None
+        if self.total_spans >= self.max_total_spans:
+            self._make_room(t)
+        s = spans[span_id] = Span(i, span_id, agent, kind, start)
+        self.total_spans += 1
+        if running:
+            t.open += 1
+        if agent is not None:
+            agents = t.agents
+            if agent not in agents and len(agents) < MAX_TRACE_AGENTS:
+                agents[agent] = None
+                words = t.words  # t.note(agent), inlined: this runs per span
+                if agent not in words and len(words) < SEARCH_WORDS:
+                    words[agent] = None
+            if agent not in self._agents and len(self._agents) < MAX_AGENTS_LISTED:
+                self._agents[agent] = None
+            if running:
+                newest = self._newest_open
+                if agent in newest or len(newest) < MAX_AGENTS_LISTED:
+                    newest[agent] = s
+            opened, last = t.agent_open, t.agent_last
+            if opened is not None and last is not None:  # the agents' index is kept
+                if running:
+                    opened.setdefault(agent, {})[span_id] = None
+                last[agent] = span_id
+                if t.pending:
+                    self._resolve_links(t, agent, s)
+        return s
+
+    def _make_room(self, t: Trace) -> None:
+        """Evict the oldest traces (never ``t``) while all traces hold max_total_spans."""
         while self.total_spans >= self.max_total_spans and len(self._traces) > 1:
-            oldest = next(iter(self._traces))
+            oldest = self._order[0]
             if oldest == t.trace_id:
                 break
             self._evict()
-        s = Span(len(t.spans), span_id)
-        t.spans[span_id] = s
-        t.order.append(s)
-        self.total_spans += 1
-        if agent is not None:
-            s.agent = agent
-            if agent not in t.agents and len(t.agents) < MAX_TRACE_AGENTS:
-                t.agents[agent] = None
-                t.note(agent)
-            if agent not in self._agents and len(self._agents) < MAX_AGENTS_LISTED:
-                self._agents[agent] = None
-        if running:
-            t.open += 1
-            if agent is not None:
-                t.agent_open.setdefault(agent, {})[span_id] = None
-        if agent is not None:
-            t.agent_last[agent] = span_id
-            if t.pending:
-                self._resolve_links(t, agent, s)
-        return s
 
     def _reattribute(self, t: Trace, s: Span, agent: str) -> None:
         """Give an existing span to ``agent`` (its producer learned whose it is)."""
-        if s.agent is not None:
-            opened = t.agent_open.get(s.agent)
-            if opened is not None:
-                opened.pop(s.span_id, None)
-            if t.agent_last.get(s.agent) == s.span_id:
-                del t.agent_last[s.agent]
+        opened, last = t.agent_open, t.agent_last
+        if opened is not None and last is not None:  # the agents' index is kept
+            if s.agent is not None:
+                mine = opened.get(s.agent)
+                if mine is not None:
+                    mine.pop(s.span_id, None)
+                if last.get(s.agent) == s.span_id:
+                    del last[s.agent]
+            if s.status == _OPEN:
+                opened.setdefault(agent, {})[s.span_id] = None
+            last[agent] = s.span_id
         s.agent = agent
+        if s.status == _OPEN and (
+            agent in self._newest_open or len(self._newest_open) < MAX_AGENTS_LISTED
+        ):
+            self._newest_open[agent] = s
         if agent not in t.agents and len(t.agents) < MAX_TRACE_AGENTS:
             t.agents[agent] = None
             t.note(agent)
         if agent not in self._agents and len(self._agents) < MAX_AGENTS_LISTED:
             self._agents[agent] = None
-        if s.open:
-            t.agent_open.setdefault(agent, {})[s.span_id] = None
-        t.agent_last[agent] = s.span_id
 
-    def _describe(self, t: Trace, s: Span, data: dict[str, Any], event: Event) -> None:
+    def _describe(self, t: Trace, s: Span, data: dict[str, Any]) -> None:
         """Fill a span's description from a start (or a self-describing end)."""
         # The hot path of every start: fields are read once, absent ones cost a dict look-up.
         get = data.get
+        words = t.words
         name = get("name")
         if name is None:
             name = get("task")
@@ -620,7 +735,23 @@ class TraceStore(Store):
                 name = _text(name)
             if name is not None:
                 s.name = name
-                t.note(name)
+                if name not in words and len(words) < SEARCH_WORDS:
+                    words[name] = None
+        job = get("job_id")
+        if job is not None:
+            if job == t.job_id:  # the usual: the trace's job, an id checked already
+                s.job_id = t.job_id
+            else:
+                if type(job) is not str or not 0 < len(job) <= 256:
+                    job = _text(job, 256)
+                if job is not None:
+                    s.job_id = job
+                    if t.job_id is None:
+                        t.job_id = job
+        if _START_FIELDS.isdisjoint(data):  # a task's start usually has none of the others
+            if t.name is None and s.parent_id is None:
+                t.name = s.name
+            return
         kind = get("kind")
         if kind is not None and kind in _KINDS:
             s.kind = kind
@@ -630,21 +761,14 @@ class TraceStore(Store):
                 parent = _text(parent, 256)
             if parent is not None and parent != s.span_id:
                 s.parent_id = parent
-        job = get("job_id")
-        if job is not None:
-            if type(job) is not str or not 0 < len(job) <= 256:
-                job = _text(job, 256)
-            if job is not None:
-                s.job_id = job
-                if t.job_id is None:
-                    t.job_id = job
         model = get("model")
         if model is not None and s.model is None:
             if type(model) is not str or not 0 < len(model) <= MAX_NAME:
                 model = _text(model)
             if model is not None:
                 s.model = model
-                t.note(model)
+                if model not in words and len(words) < SEARCH_WORDS:
+                    words[model] = None
         attributes = get("attributes")
         if attributes and isinstance(attributes, dict):
             s.attributes = _merge_attributes(s.attributes, attributes)
@@ -666,37 +790,38 @@ class TraceStore(Store):
                 old = queue.popleft()
                 old.input = old.output = None
 
-    def _ids(self, event: Event, fallback_span: object = None) -> tuple[str | None, str | None]:
-        """(trace id, span id) of a span event: the envelope's, else the job's and the task's;
-        a span with no trace is the root of its own."""
-        span_id = event.span_id
-        if span_id is None and fallback_span is not None:
-            span_id = _text(fallback_span, 256)
+    def _trace_of(self, event: Event, span_id: str) -> str:
+        """A span event's trace id: the envelope's, else its job's; a span with neither is the
+        root of its own trace."""
         trace_id = event.trace_id
         if trace_id is None:
-            trace_id = _text(event.data.get("job_id"), 256) or span_id
-        return trace_id, span_id
+            job = event.data.get("job_id")
+            if type(job) is str and 0 < len(job) <= 256:
+                return job
+            return (_text(job, 256) if job is not None else None) or span_id
+        return trace_id
 
-    def _open(self, event: Event, fallback_span: object = None, kind: str | None = None) -> None:
-        if event.span_id is None and fallback_span is None:
-            self.ignored += 1  # no span to name (a producer without ids)
-            return
-        trace_id, span_id = self._ids(event, fallback_span)
-        if trace_id is None or span_id is None:
-            self.ignored += 1
-            return
+    def _open(self, event: Event, span_id: str | None = None, kind: str | None = "task") -> None:
+        """A span's start; called as is (the defaults) for an ``agent.task.started``."""
+        if span_id is None:
+            span_id = event.span_id or self._task_span(event)
+            if span_id is None:
+                return
+        trace_id = event.trace_id
+        if trace_id is None:
+            trace_id = self._trace_of(event, span_id)
         ts = event.ts
-        t = self._traces.get(trace_id) or self._trace(trace_id, ts)
+        t = self._traces.get(trace_id)
         if t is None:
-            return
+            t = self._new_trace(trace_id, ts)
+            if t is None:
+                return
+        agent = event.agent
         s = t.spans.get(span_id)
         if s is None:
-            s = self._add_span(t, span_id, event.agent, running=True)
+            s = self._add_span(t, span_id, agent, kind or "other", ts, True)
             if s is None:
                 return
-            s.start = ts
-            if kind is not None:
-                s.kind = kind
         else:
             if s.start is None or ts < s.start:
                 s.start = ts  # the start after its end (out of order), or a repeated start
@@ -704,9 +829,9 @@ class TraceStore(Store):
                 # Seen first without meaning, now known as a task: an OpenTelemetry span whose
                 # attributes tell that it is an agent only later (LangChain in the kernel).
                 s.kind = kind
-            if event.agent is not None and s.agent != event.agent:
-                self._reattribute(t, s, event.agent)
-        self._describe(t, s, event.data, event)
+            if agent is not None and s.agent != agent:
+                self._reattribute(t, s, agent)
+        self._describe(t, s, event.data)
         if t.start is None or ts < t.start:
             t.start = ts
         self.version = version = self.version + 1  # touch(), inlined: this runs per event
@@ -715,48 +840,50 @@ class TraceStore(Store):
     def _close(
         self,
         event: Event,
-        fallback_span: object,
-        status: str,
-        error_type: str | None,
-        error: str | None,
-        kind: str | None,
+        span_id: str | None = None,
+        status: str = "ok",
+        error_type: str | None = None,
+        error: str | None = None,
+        kind: str | None = "task",
     ) -> None:
-        if event.span_id is None and fallback_span is None:
-            self.ignored += 1  # no span to name (a producer without ids)
-            return
+        """A span's end; called as is (the defaults) for an ``agent.task.completed``."""
+        if span_id is None:
+            span_id = event.span_id or self._task_span(event)
+            if span_id is None:
+                return
+        trace_id = event.trace_id
+        if trace_id is None:
+            trace_id = self._trace_of(event, span_id)
         data = event.data
-        trace_id, span_id = self._ids(event, fallback_span)
-        if trace_id is None or span_id is None:
-            self.ignored += 1
-            return
-        t = self._traces.get(trace_id) or self._trace(trace_id, event.ts)
+        ts = event.ts
+        t = self._traces.get(trace_id)
         if t is None:
-            return
+            t = self._new_trace(trace_id, ts)
+            if t is None:
+                return
         s = t.spans.get(span_id)
         described = "start" in data  # a span whose start was never seen describes itself
         created = s is None
         if s is None:
             if len(t.spans) >= self.max_spans and not described:
                 # The end of a span omitted at its start: its usage and error count, once.
-                self._usage(t, None, data, event)
+                self._usage(t, None, data, ts)
                 if status == "error":
                     self._count_error(t, None, error_type, error)
                 self._changed(t)
                 return
-            s = self._add_span(t, span_id, event.agent, running=False)
+            s = self._add_span(t, span_id, event.agent, kind or "other", None, False)
             if s is None:  # full: this self-describing span is counted as omitted
-                self._usage(t, None, data, event)
+                self._usage(t, None, data, ts)
                 if status == "error":
                     self._count_error(t, None, error_type, error)
                 return
-            if kind is not None:
-                s.kind = kind
         if described:
             start = _number(data.get("start"))
-            if s.start is None and start is not None and start <= event.ts:
+            if s.start is None and start is not None and start <= ts:
                 s.start = start
                 t.see_time(start)
-            self._describe(t, s, data, event)
+            self._describe(t, s, data)
         if not created and s.status != _OPEN:
             # A repeated end: what it adds is merged, nothing is counted again.
             self._merge_end(t, s, data)
@@ -764,19 +891,23 @@ class TraceStore(Store):
             return
         if not created:  # it was open until now
             t.open -= 1
-            if s.agent is not None:
-                opened = t.agent_open.get(s.agent)
-                if opened is not None:
-                    opened.pop(s.span_id, None)
+            opened = t.agent_open
+            if opened is not None and s.agent is not None:
+                mine = opened.get(s.agent)
+                if mine is not None:
+                    mine.pop(span_id, None)
         s.status = status
-        s.end = event.ts
-        s.error_type, s.error = error_type, error
-        self._merge_end(t, s, data)
-        self._usage(t, s, data, event)
+        s.end = ts
+        if status != "ok":
+            s.error_type = error_type
+            s.error = error
+        if not _END_FIELDS.isdisjoint(data):  # a task's end usually has none of them
+            self._merge_end(t, s, data)
+            self._usage(t, s, data, ts)
         if status == "error":
             self._count_error(t, s, error_type, error)
-        if t.end is None or event.ts > t.end:
-            t.end = event.ts
+        if t.end is None or ts > t.end:
+            t.end = ts
         self.version = version = self.version + 1
         t.ver = s.ver = version
 
@@ -795,7 +926,7 @@ class TraceStore(Store):
         if "output" in data:
             self._keep_content(s, "output", data["output"])
 
-    def _usage(self, t: Trace, s: Span | None, data: dict[str, Any], event: Event) -> None:
+    def _usage(self, t: Trace, s: Span | None, data: dict[str, Any], ts: float) -> None:
         """Add an LLM span's usage to the span (once) and to the trace's totals."""
         get = data.get
         prompt, completion, cost = get("prompt_tokens"), get("completion_tokens"), get("cost_usd")
@@ -818,7 +949,11 @@ class TraceStore(Store):
         prompt, completion = prompt or 0, completion or 0
         unknown = False
         if cost is None and (prompt or completion):
-            model = _text(get("model")) or (s.model if s is not None else None)
+            model = get("model")
+            if type(model) is not str or not 0 < len(model) <= MAX_NAME:
+                model = _text(model)
+            if model is None and s is not None:
+                model = s.model
             cost = self.prices.cost(model, prompt, completion) if self.prices else None
             unknown = cost is None
         t.prompt += prompt
@@ -827,6 +962,9 @@ class TraceStore(Store):
             t.cost += cost
         if unknown:
             t.cost_unknown += 1
+        if t.usage_at is None or ts > t.usage_at:
+            t.usage_at = ts
+        self._spent[t.trace_id] = t
         if s is not None:
             s.prompt += prompt
             s.completion += completion
@@ -847,16 +985,27 @@ class TraceStore(Store):
 
     # -- span events ---------------------------------------------------------------------------
     def _span_updated(self, event: Event) -> None:
-        trace_id, span_id = self._ids(event)
-        t = self._traces.get(trace_id) if trace_id else None
-        s = t.spans.get(span_id) if t is not None and span_id else None
+        span_id = event.span_id
+        t = self._traces.get(self._trace_of(event, span_id)) if span_id is not None else None
+        s = t.spans.get(span_id) if t is not None and span_id is not None else None
         if t is None or s is None:
             self.ignored += 1  # an update is meaningless without its span
             return
         self._merge_end(t, s, event.data)
         self._changed(t, s)
 
+    def _span_started(self, event: Event) -> None:
+        span_id = event.span_id
+        if span_id is None:
+            self.ignored += 1  # no span to name (a producer without ids)
+            return
+        self._open(event, span_id, None)
+
     def _span_ended(self, event: Event) -> None:
+        span_id = event.span_id
+        if span_id is None:
+            self.ignored += 1  # no span to name (a producer without ids)
+            return
         data = event.data
         get = data.get
         status = get("status")
@@ -869,51 +1018,107 @@ class TraceStore(Store):
         if status not in _SPAN_STATUSES:
             status = "error" if error or error_type else "ok"
         kind = get("kind")
-        self._close(event, None, status, error_type, error, kind if kind in _KINDS else None)
+        self._close(event, span_id, status, error_type, error, kind if kind in _KINDS else None)
 
-    def _task_started(self, event: Event) -> None:
-        self._open(event, event.data.get("task_id"), "task")
+    def _task_span(self, event: Event) -> str | None:
+        """A task event's span id: the envelope's, else its ``task_id`` (None: ignored)."""
+        span_id = event.span_id
+        if span_id is None:
+            task_id = event.data.get("task_id")
+            if type(task_id) is str and 0 < len(task_id) <= 256:
+                return task_id
+            span_id = _text(task_id, 256) if task_id is not None else None
+            if span_id is None:
+                self.ignored += 1  # no span to name (a producer without ids)
+        return span_id
 
-    def _task_ended(self, event: Event) -> None:
+    def _task_failed(self, event: Event) -> None:
+        span_id = event.span_id or self._task_span(event)
+        if span_id is None:
+            return
         data = event.data
-        if event.topic == "agent.task.completed":
-            status, error_type, error = "ok", None, None
-        elif data.get("cancelled") is True:
+        if data.get("cancelled") is True:
             status, error_type, error = "cancelled", None, None
         else:
             status = "error"
             error_type = _text(data.get("error_type"), 128) or "Error"
             error = _text(data.get("error"), MAX_ERROR) or "task failed"
-        self._close(event, data.get("task_id"), status, error_type, error, "task")
+        self._close(event, span_id, status, error_type, error, "task")
 
     def _tokens(self, event: Event) -> None:
-        """Task-level usage (``agent.tokens`` inside a span): to that span and its trace."""
-        if event.trace_id is None:
+        """Task-level usage (``agent.tokens``): to its span and trace. The trace is the event's,
+        else the job it names, else the job the agent works on (``job_of``)."""
+        data = event.data
+        trace_id = event.trace_id
+        if trace_id is None:
+            job = data.get("job_id")
+            if job is not None:
+                trace_id = _text(job, 256)
+        t: Trace | None
+        if trace_id is not None:
+            t = self._traces.get(trace_id) or self._new_trace(trace_id, event.ts)
+        elif event.agent is not None and self.job_of is not None:
+            job = self.job_of(event.agent)
+            t = self._traces.get(job) if job is not None else None  # never created from here
+        else:
             return
-        t = self._traces.get(event.trace_id)
         if t is None:
             return
-        data = event.data
-        prompt = _count(data.get("prompt", 0))
-        completion = _count(data.get("completion", 0))
-        cost = _number(data.get("cost_usd", 0.0))
+        prompt = data.get("prompt", 0)
+        completion = data.get("completion", 0)
+        cost = data.get("cost_usd", 0.0)
+        if type(prompt) is not int or prompt < 0:
+            prompt = _count(prompt)
+        if type(completion) is not int or completion < 0:
+            completion = _count(completion)
+        if type(cost) is not float or not 0.0 <= cost < math.inf:
+            cost = _number(cost)
         if prompt is None or completion is None or cost is None or cost < 0:
             self.ignored += 1
             return
         t.prompt += prompt
         t.completion += completion
         t.cost += cost
-        s = t.spans.get(event.span_id) if event.span_id else None
+        ts = event.ts
+        if t.usage_at is None or ts > t.usage_at:
+            t.usage_at = ts
+        self._spent[t.trace_id] = t
+        span_id = event.span_id
+        s = t.spans.get(span_id) if span_id is not None else None
+        if s is None and event.trace_id is None:
+            agent = event.agent
+            if agent is not None:  # the task it reports for: the agent's innermost open span
+                s = self._newest_open.get(agent)
+                if (
+                    s is None
+                    or s.status != _OPEN
+                    or s.agent != agent
+                    or t.spans.get(s.span_id) is not s
+                ):
+                    s = _innermost(t, agent, open_only=True)
+        self.version = version = self.version + 1
+        t.ver = version
         if s is not None:
             s.prompt += prompt
             s.completion += completion
             s.cost = (s.cost or 0.0) + cost
-        self._changed(t, s)
+            s.ver = version
+
+    def take_spent(self) -> list[Trace]:
+        """The traces that received usage (tokens, cost) since the last call, each once; the
+        next call starts afresh. What a rule over every job reads once a tick."""
+        spent, self._spent = self._spent, {}
+        return list(spent.values())
 
     # -- links and jobs ------------------------------------------------------------------------
     def _message(self, event: Event) -> None:
         data = event.data
-        trace_id = event.trace_id or _text(data.get("job_id"), 256)
+        trace_id = event.trace_id
+        if trace_id is None:
+            job = data.get("job_id")
+            if job is None:
+                return  # the common case outside a job: nothing to link
+            trace_id = _text(job, 256)
         if trace_id is None or event.agent is None:
             return
         t = self._traces.get(trace_id)
@@ -925,21 +1130,27 @@ class TraceStore(Store):
             source = _innermost(t, event.agent)
         if source is None or len(t.links) >= MAX_LINKS:
             return
+        links = t.links
+        if isinstance(links, tuple):
+            links = t.links = []
         kind = _text(data.get("kind"), 64) or "message"
         link = [source.i, -1, kind, event.ts]
         dest = _innermost(t, target, open_only=True)
         if dest is not None and dest is not source:
             link[1] = dest.i
         else:
-            waiting = t.pending.setdefault(target, [])
+            pending = t.pending
+            if pending is None:
+                pending = t.pending = {}
+            waiting = pending.setdefault(target, [])
             if len(waiting) < MAX_PENDING_LINKS:
                 waiting.append(link)
-        t.links.append(link)
+        links.append(link)
         t.links_ver += 1
         self._changed(t)
 
     def _resolve_links(self, t: Trace, agent: str, s: Span) -> None:
-        waiting = t.pending.pop(agent, None)
+        waiting = t.pending.pop(agent, None) if t.pending else None
         if waiting:
             for link in waiting:
                 if link[0] != s.i:
@@ -964,66 +1175,97 @@ class TraceStore(Store):
             state = _JOB_DONE.get(outcome, "queued" if outcome == "queued" else "running")
         self._job_state(event, state)
 
-    def _job_enqueued(self, event: Event) -> None:
-        self._job_state(event, "queued")
-
-    def _job_started(self, event: Event) -> None:
-        self._job_state(event, "running")
-
-    def _job_completed(self, event: Event) -> None:
+    def _job_state(self, event: Event, state: str | None = None) -> None:
+        """A job event with its trace's new state: ``state``, else the topic's (the handler of
+        job.enqueued, job.started and job.completed, the common ones: one call each)."""
         data = event.data
-        status = data.get("status")
-        if status is None:  # the common case: success or not
-            self._job_state(event, "failed" if data.get("success") is False else "ok")
-        else:
-            self._job(event)
-
-    def _job_state(self, event: Event, state: str) -> None:
-        data = event.data
-        job_id = data.get("job_id")
-        if type(job_id) is not str or not 0 < len(job_id) <= 256:
-            job_id = _text(job_id, 256)
-            if job_id is None:
-                return
+        if state is None:
+            state = _COMMON_JOB_STATES[event.topic]
+            if state is None:  # job.completed
+                if "status" in data:
+                    self._job(event)  # the outcome from a status
+                    return
+                state = "failed" if data.get("success") is False else "ok"
+        job_id: Any = data.get("job_id")
         ts = event.ts
-        t = self._traces.get(job_id) or self._trace(job_id, ts)
+        # A trace's id is a checked one: an id that finds a trace needs no other check.
+        try:
+            t = self._traces.get(job_id)
+        except TypeError:  # unhashable: no id
+            t = None
         if t is None:
-            return
+            if type(job_id) is not str or not 0 < len(job_id) <= 256:
+                job_id = _text(job_id, 256)
+                if job_id is None:
+                    return
+                t = self._traces.get(job_id)
+            if t is None:
+                t = self._new_trace(job_id, ts)
+                if t is None:
+                    return
         t.job_id = job_id
         if state == "queued" or t.name is None:
             kind = data.get("kind")
-            if kind is not None and (kind := _text(kind)) is not None:
-                t.name = kind
-                t.note(kind)
+            if kind is not None:
+                if type(kind) is not str or not 0 < len(kind) <= MAX_NAME:
+                    kind = _text(kind)
+                if kind is not None:
+                    t.name = kind
+                    words = t.words
+                    if kind not in words and len(words) < SEARCH_WORDS:
+                        words[kind] = None
+        before = t.job_state
         if state in _DONE:
-            if t.job_state not in _DONE:
+            if before not in _DONE:
                 t.job_end = ts
-            if t.end is None or ts > t.end:
+            end = t.end
+            if end is None or ts > end:
                 t.end = ts
-        elif t.job_state in _DONE and ts <= (t.job_end or 0.0):
+        elif before in _DONE and ts <= (t.job_end or 0.0):
             return  # a late start of a finished job
         elif t.job_start is None:
             t.job_start = ts
         t.job_state = state
-        if t.start is None or ts < t.start:
+        start = t.start
+        if start is None or ts < start:
             t.start = ts
         self.version = version = self.version + 1
         t.ver = version
 
 
+def _agent_index(t: Trace) -> tuple[dict[str, dict[str, None]], dict[str, str]]:
+    """Per agent, its open span ids (in order) and its newest span id: built from the spans
+    when a message first needs them, then kept up to date by the store."""
+    opened, last = t.agent_open, t.agent_last
+    if opened is None or last is None:
+        opened, last = {}, {}
+        for s in t.spans.values():
+            agent = s.agent
+            if agent is not None:
+                last[agent] = s.span_id
+                if s.status == _OPEN:
+                    opened.setdefault(agent, {})[s.span_id] = None
+        t.agent_open, t.agent_last = opened, last
+    return opened, last
+
+
 def _innermost(t: Trace, agent: str, *, open_only: bool = False) -> Span | None:
     """The agent's most recently started open span in ``t`` (else its newest span)."""
-    opened = t.agent_open.get(agent)
-    if opened:
-        return t.spans.get(next(reversed(opened)))
+    opened, newest = _agent_index(t)
+    mine = opened.get(agent)
+    if mine:
+        return t.spans.get(next(reversed(mine)))
     if open_only:
         return None
-    last = t.agent_last.get(agent)
+    last = newest.get(agent)
     return t.spans.get(last) if last is not None else None
 
 
 def _nth(t: Trace, i: int) -> Span | None:
-    return t.order[i] if 0 <= i < len(t.order) else None
+    """Span ``i`` of ``t`` (its arrival index: its position among the spans, never removed)."""
+    if not 0 <= i < len(t.spans):
+        return None
+    return next(itertools.islice(t.spans.values(), i, None))
 
 
 def _merge_attributes(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Windowed counters: sums over sliding time windows in O(1) per event, and the ``usage`` store.
+"""Windowed counters: sums over sliding time windows, and the ``usage`` store.
 
 Alert rules ask questions such as "what did coding_agent spend in the last hour?" or "how many
 tokens per minute across all agents?" about once a second. Scanning recent events to answer would
@@ -9,16 +9,16 @@ most a few hundred buckets, whatever the rate.
 * :class:`TimeRing`: ``k`` sums per fixed-width time bucket, in a ring of ``size`` buckets.
 * :class:`WindowedSums`: two rings (one-second buckets over :data:`FINE_SPAN`, one-minute buckets
   over :data:`MAX_WINDOW`) and the all-time totals.
-* :class:`UsageWindows`: the ``usage`` store, fed by ``agent.tokens`` and ``span.ended`` events
-  (the two ways usage is reported, see ``core/spans.py``): cost and tokens in total, per agent,
-  per model and per job.
+* :class:`UsageWindows`: the ``usage`` store: cost and tokens in total, per agent, per model and
+  per job. It reads no event: the agent registry already counts every call's usage per agent and
+  per model (as the cards show it), and the trace store per trace (a job's trace id is its job
+  id); the windows difference those running counters once a tick.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .clock import Clock, wall_clock
@@ -26,7 +26,8 @@ from .events import Event
 from .store import Store
 
 if TYPE_CHECKING:
-    from .prices import Prices
+    from .registry import AgentRegistry, AgentState
+    from .traces import Trace, TraceStore
 
 __all__ = [
     "FINE_SPAN",
@@ -45,14 +46,10 @@ is counted in proportion to the part of it inside the window)."""
 
 MAX_KEYS = 1_000
 """Agents and models tracked one by one; beyond, usage still counts in the total."""
-MAX_JOBS = 10_000
-"""Jobs whose cost is remembered (the newest half at least)."""
 TOP_JOBS = 64
 """Jobs with new usage examined per tick by rules over every job (the costliest first)."""
 SNAPSHOT_WINDOW = 3600.0
 _EMPTY = -(2**62)  # the stamp of a slot never used (no real bucket index is this low)
-_NUMBER = (int, float)  # exact types: a bool is not a count
-_INF = math.inf
 SNAPSHOT_ROWS = 50
 
 
@@ -158,265 +155,158 @@ class WindowedSums:
         return self.coarse.sums(now, window)
 
 
-class _Jobs:
-    """Cost and tokens per job, at most ``size`` jobs (two generations, like QueueStats')."""
-
-    __slots__ = ("_half", "_old", "_young")
-
-    def __init__(self, size: int) -> None:
-        self._half = max(1, size // 2)
-        self._old: dict[str, list[float]] = {}
-        self._young: dict[str, list[float]] = {}
-
-    def add(self, job: str, cost: float, tokens: float, ts: float) -> list[float]:
-        """Add usage to ``job``; returns its ``[cost, tokens, last]`` entry."""
-        entry = self._young.get(job)
-        if entry is None:
-            entry = self._old.pop(job, None)
-            if entry is None:
-                entry = [0.0, 0.0, ts]
-            if len(self._young) >= self._half:
-                self._old, self._young = self._young, {}
-            self._young[job] = entry
-        entry[0] += cost
-        entry[1] += tokens
-        if ts > entry[2]:
-            entry[2] = ts
-        return entry
-
-    def get(self, job: str) -> list[float] | None:
-        return self._young.get(job) or self._old.get(job)
-
-    def items(self) -> Iterator[tuple[str, list[float]]]:
-        yield from self._old.items()
-        yield from self._young.items()
-
-    def __len__(self) -> int:
-        return len(self._young) + len(self._old)
-
-
 class UsageWindows(Store):
-    """The ``usage`` store: LLM cost and tokens over sliding windows, O(1) per event.
+    """The ``usage`` store: LLM cost and tokens over sliding windows, nothing per event.
 
-    Fed by ``agent.tokens`` (``prompt``, ``completion``, ``cost_usd``) and ``span.ended``
-    (``prompt_tokens``, ``completion_tokens``, ``cost_usd``, ``model``): the contract of
-    ``core/spans.py`` reports each call's usage exactly once, on one of the two.
-    ``agent.registered`` events give each agent's model, used when a usage event names none.
+    Usage is reported by ``agent.tokens`` and ``span.ended`` (the contract of ``core/spans.py``
+    reports each call's usage exactly once, on one of the two), and two stores already fold it
+    as it arrives: the agent registry per agent (the cards' totals), per model (the event's
+    ``model``, else the agent's registered model) and in total (usage of no agent included), and
+    the trace store per trace (a job's trace id is its job id; an ``agent.tokens`` that names no
+    trace counts in the job it names, else in the job of the agent's newest open task).
 
-    Sums are kept in total, per agent, per model (the first :data:`MAX_KEYS` of each) and per job
-    (the :data:`MAX_JOBS` most recent): the job is ``data["job_id"]``, else the event's
-    ``trace_id``, else the job of the agent's newest open task (``job_of(agent)``, the registry's
-    view). Timestamps are the events' own, so usage restored from history lands in the window it
-    happened in; one stamped in the future counts as now, one older than a day only in the totals.
-
-    The hot path adds an event to small per-second accumulators (a few dict lookups); they are
-    folded into the rings when the second changes or when a sum is read.
+    :meth:`sample` reads those running counters and adds what grew since the previous sample to
+    ring buffers, stamped with the sample's time: the hub's alert rules sample once per
+    housekeeping tick (about once a second), and any read (:meth:`sums`) samples first when
+    usage arrived since. So a window's sum has the resolution of the sampling, not of the
+    events' own timestamps: usage lands in the second it was sampled, an event stamped in the
+    past or the future included. :meth:`baseline` takes the counters as they are as the start
+    (the hub calls it once a history file was replayed into the stores): restored usage counts
+    in the all-time totals (``window=None``), not as new usage in a window. Per job, a rule
+    reads the job's whole total (``window`` is ignored), as kept for the trace store's newest
+    traces (``max_traces``).
 
     Args:
         clock: unix-seconds clock.
-        job_of: ``job_of(agent) -> job id | None``, the agent's current job (optional).
+        registry: the agent registry whose counters are sampled (None: no usage).
+        traces: the trace store whose per-trace totals are the jobs' (None: no jobs).
+        max_keys: agents and models tracked one by one; beyond, usage counts in the total only.
     """
 
     name: ClassVar[str] = "usage"
-    topics: ClassVar[tuple[str, ...]] = ("agent.tokens", "span.ended", "agent.registered")
+    topics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
         clock: Clock = wall_clock,
-        job_of: Callable[[str], str | None] | None = None,
+        registry: AgentRegistry | None = None,
+        traces: TraceStore | None = None,
         *,
-        prices: Prices | None = None,
         max_keys: int = MAX_KEYS,
-        max_jobs: int = MAX_JOBS,
     ) -> None:
         super().__init__(clock)
-        self.job_of = job_of
-        self.prices = prices
+        self.registry = registry
+        self.traces = traces
         self.max_keys = max_keys
         self._total = WindowedSums(2)  # (cost_usd, tokens)
         self._agents: dict[str, WindowedSums] = {}
         self._models: dict[str, WindowedSums] = {}
-        self._jobs = _Jobs(max_jobs)
-        self._agent_model: dict[str, str] = {}
-        # The second being accumulated, and its sums: [cost, tokens] in total, per agent, per
-        # model. Folded into the rings by _fold().
-        self._second = _EMPTY
-        self._acc_total = [0.0, 0.0]
-        self._acc_agents: dict[str, list[float]] = {}
-        self._acc_models: dict[str, list[float]] = {}
-        # The costliest jobs that received usage since the last changed_jobs() call, at most
-        # TOP_JOBS of them (job -> its live entry), and a min-heap of (cost when last keyed,
-        # job) over them. Costs only grow, so a key may be stale (low): it is refreshed lazily
-        # when it reaches the top of the heap.
-        self._top: dict[str, list[float]] = {}
-        self._top_heap: list[tuple[float, str]] = []
-        self.ignored = 0
-        """Usage events with a field of the wrong type (counted, never raised)."""
+        # The counters' values at the last sample: in total, per agent (with its state object),
+        # per model, and the registry's count of resets.
+        self._seen_total: tuple[float, float] = (0.0, 0.0)
+        self._seen_agents: dict[str, tuple[AgentState, tuple[float, float]]] = {}
+        self._seen_models: dict[str, tuple[float, float]] = {}
+        self._seen_resets = 0
         self.untracked = 0
-        self.unpriced = 0
-        """LLM calls with tokens but no known price (their cost counts as 0 in the sums)."""
-        """Seconds of usage whose agent or model came after :data:`MAX_KEYS` (totals only)."""
+        """Samples of an agent or model beyond :data:`MAX_KEYS` (counted in the total only)."""
 
-    # -- ingest --------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
-        """Fold one usage event in: O(1), a few dict lookups on the common path."""
-        data = event.data
-        topic = event.topic
-        agent = event.agent
-        if topic == "agent.tokens":
-            prompt = data.get("prompt", 0)
-            completion = data.get("completion", 0)
-            cost = data.get("cost_usd", 0.0)
-        elif topic == "span.ended":  # usage only on the spans that report it
-            prompt = data.get("prompt_tokens")
-            completion = data.get("completion_tokens")
-            cost = data.get("cost_usd")
-            if prompt is None and completion is None and cost is None:
-                return
-            prompt = prompt or 0
-            completion = completion or 0
-            if cost is None and self.prices is not None:
-                # Priced like the agent's card: the model's price, when the span gives none.
-                cost = self.prices.cost(data.get("model"), prompt, completion)
-                if cost is None:
-                    self.unpriced += 1
-            cost = cost or 0.0
-        else:
-            model = data.get("model")
-            known = agent in self._agent_model or len(self._agent_model) < self.max_keys
-            if agent is not None and isinstance(model, str) and model and known:
-                self._agent_model[agent] = model
+        """Nothing: usage is read from the registry and the trace store (see the class)."""
+
+    # -- sampling ------------------------------------------------------------------------------
+    def sample(self, now: float | None = None, *, record: bool = True) -> None:
+        """Add the usage counted since the previous sample to the windows, at ``now`` (default:
+        the clock). O(agents + models), once a tick. ``record=False`` takes the counters as
+        they are as the new start (their values count in the all-time totals only)."""
+        registry = self.registry
+        if registry is None:
             return
-        if not (
-            type(prompt) in _NUMBER
-            and type(completion) in _NUMBER
-            and type(cost) in _NUMBER
-            and 0 <= prompt < _INF
-            and 0 <= completion < _INF
-            and 0 <= cost < _INF
-        ):
-            self.ignored += 1  # a bool, a string, a negative or non-finite number
+        if now is None:
+            now = self.clock()
+        total = (registry.usage_cost, float(registry.usage_tokens))
+        before = self._seen_total
+        self._seen_total = total
+        if total != before:
+            self._add(self._total, now, _grown(total, before), record)
+        # An agent's counters restart from zero when they are reset or the agent is forgotten
+        # (a new state object): all of their value is then new since the previous sample.
+        reset = registry.resets != self._seen_resets
+        self._seen_resets = registry.resets
+        seen_agents = self._seen_agents
+        agents = registry.states()
+        for state in agents:
+            current = (state.cost_usd, float(state.prompt_tokens + state.completion_tokens))
+            last = seen_agents.get(state.name)
+            if last is None or last[0] is not state or reset:
+                if current == _ZERO:
+                    seen_agents[state.name] = (state, current)
+                    continue
+                grown = current
+            elif current == last[1]:
+                continue
+            else:
+                grown = _grown(current, last[1])
+            seen_agents[state.name] = (state, current)
+            self._add_key(self._agents, state.name, now, grown, record)
+        seen_models = self._seen_models
+        for model, (cost, tokens) in list(registry.model_usage.items()):
+            current = (cost, float(tokens))
+            before = seen_models.get(model, _ZERO)
+            if current != before:
+                seen_models[model] = current
+                self._add_key(self._models, model, now, _grown(current, before), record)
+        if len(seen_agents) > 2 * len(agents) + 100:  # forgotten agents: keep the table bounded
+            alive = {s.name for s in agents}
+            for name in [n for n in seen_agents if n not in alive]:
+                del seen_agents[name]
+
+    def baseline(self) -> None:
+        """Take the counters as they are now as the start of the windows (see the class)."""
+        self.sample(record=False)
+
+    def _sync(self) -> None:
+        """Sample now when usage arrived since the last sample (every call adds to the total)."""
+        registry = self.registry
+        if registry is None:
             return
-        tokens = prompt + completion
-        ts = event.ts
-        second = int(ts)
-        if second != self._second and not self._roll(second):
-            self._add_late(agent, data.get("model"), ts, cost, tokens)
+        if (registry.usage_cost, float(registry.usage_tokens)) != self._seen_total:
+            self.sample()
+
+    def _add(self, series: WindowedSums, now: float, values: tuple[float, float], record: bool):
+        if record:
+            series.add(now, values)
         else:
-            total = self._acc_total
-            total[0] += cost
-            total[1] += tokens
-            if agent is not None:
-                per_agent = self._acc_agents.get(agent)
-                if per_agent is None:
-                    per_agent = self._acc_agents[agent] = [0.0, 0.0]
-                per_agent[0] += cost
-                per_agent[1] += tokens
-            model = data.get("model") or (self._agent_model.get(agent) if agent else None)
-            if type(model) is str:
-                per_model = self._acc_models.get(model)
-                if per_model is None:
-                    per_model = self._acc_models[model] = [0.0, 0.0]
-                per_model[0] += cost
-                per_model[1] += tokens
-        job = data.get("job_id")
-        if type(job) is not str:
-            job = str(job) if type(job) is int else event.trace_id
-            if job is None and agent is not None and self.job_of is not None:
-                job = self.job_of(agent)
-        if job:
-            entry = self._jobs.add(job, cost, tokens, ts)
-            top = self._top
-            if job not in top:
-                heap = self._top_heap
-                if len(top) < TOP_JOBS:
-                    top[job] = entry
-                    heapq.heappush(heap, (entry[0], job))
-                elif entry[0] > heap[0][0]:
-                    self._replace_top(job, entry)
+            series.total[0] += values[0]
+            series.total[1] += values[1]
         self.version += 1
 
-    def _replace_top(self, job: str, entry: list[float]) -> None:
-        """``job`` may be costlier than the cheapest of the top jobs: take its place if so
-        (O(log TOP_JOBS); stale keys met on the way are refreshed first)."""
-        heap, top = self._top_heap, self._top
-        while heap:
-            key, held = heap[0]
-            current = top[held][0]
-            if current > key:  # grew since it was keyed: re-key it and look again
-                heapq.heapreplace(heap, (current, held))
-                if entry[0] <= heap[0][0]:
-                    return
-                continue
-            heapq.heapreplace(heap, (entry[0], job))
-            del top[held]
-            top[job] = entry
-            return
-
-    def _roll(self, second: int) -> bool:
-        """A new second: fold the accumulated one in and accumulate ``second`` (clamped to now:
-        a producer's clock running ahead). False when ``second`` is older (a late event)."""
-        now = int(self.clock())
-        if second > now:
-            second = now
-        if second == self._second:
-            return True
-        if second < self._second:
-            return False
-        self._fold()
-        self._second = second
-        return True
-
-    def _fold(self) -> None:
-        """Add the accumulated second to the rings (once per second and key)."""
-        second = self._second
-        acc = self._acc_total
-        if acc[0] or acc[1]:
-            self._total.add(second, (acc[0], acc[1]))
-            acc[0] = acc[1] = 0.0
-        for table, pending in ((self._agents, self._acc_agents), (self._models, self._acc_models)):
-            for key, (cost, tokens) in pending.items():
-                if self._has_room(table, key):
-                    self._series(table, key).add(second, (cost, tokens))
-            pending.clear()
-
-    def _add_late(
-        self, agent: str | None, model: object, ts: float, cost: float, tokens: float
+    def _add_key(
+        self,
+        table: dict[str, WindowedSums],
+        key: str,
+        now: float,
+        values: tuple[float, float],
+        record: bool,
     ) -> None:
-        """An event older than the second being accumulated: straight into the rings."""
-        values = (cost, tokens)
-        self._total.add(ts, values)
-        if agent is not None and self._has_room(self._agents, agent):
-            self._series(self._agents, agent).add(ts, values)
-        if not isinstance(model, str) or not model:
-            model = self._agent_model.get(agent) if agent is not None else None
-        if isinstance(model, str) and self._has_room(self._models, model):
-            self._series(self._models, model).add(ts, values)
-
-    def _has_room(self, table: dict[str, WindowedSums], key: str) -> bool:
-        if key in table or len(table) < self.max_keys:
-            return True
-        self.untracked += 1
-        return False
-
-    @staticmethod
-    def _series(table: dict[str, WindowedSums], key: str) -> WindowedSums:
         series = table.get(key)
         if series is None:
+            if len(table) >= self.max_keys:
+                self.untracked += 1
+                return
             series = table[key] = WindowedSums(2)
-        return series
+        self._add(series, now, values, record)
 
     # -- reading -------------------------------------------------------------------------------
     @property
     def agents(self) -> dict[str, WindowedSums]:
         """Per-agent sums, by agent name (read-only)."""
-        self._fold()
+        self._sync()
         return self._agents
 
     @property
     def models(self) -> dict[str, WindowedSums]:
         """Per-model sums, by model name (read-only)."""
-        self._fold()
+        self._sync()
         return self._models
 
     def sums(
@@ -424,16 +314,16 @@ class UsageWindows(Store):
     ) -> tuple[float, float] | None:
         """``(cost_usd, tokens)`` over the window for ``kind`` ``"hub"`` (the total), ``"agent"``,
         ``"model"`` or ``"job"`` (a job's own total: ``window`` is ignored); None if unknown."""
-        self._fold()
+        if kind == "job":
+            info = self.job(key or "")
+            return None if info is None else (info[0], info[1])
+        self._sync()
         if kind == "hub":
             series: WindowedSums | None = self._total
         elif kind == "agent":
             series = self._agents.get(key or "")
         elif kind == "model":
             series = self._models.get(key or "")
-        elif kind == "job":
-            entry = self._jobs.get(key or "")
-            return None if entry is None else (entry[0], entry[1])
         else:
             raise ValueError(f"unknown usage kind {kind!r}")
         if series is None:
@@ -442,15 +332,22 @@ class UsageWindows(Store):
         return cost, tokens
 
     def job(self, job: str) -> tuple[float, float, float] | None:
-        """``(cost_usd, tokens, last usage time)`` of one job, or None if not remembered."""
-        entry = self._jobs.get(job)
-        return None if entry is None else (entry[0], entry[1], entry[2])
+        """``(cost_usd, tokens, last usage time)`` of one job (its trace), or None if it had no
+        usage or is no longer kept."""
+        t = self.traces.trace(job) if self.traces is not None else None
+        return None if t is None or t.usage_at is None else _job(t)
 
     def recent_jobs(self, now: float, window: float | None) -> dict[str, tuple[float, float]]:
-        """``{job: (cost_usd, tokens)}`` of every remembered job with usage in the last
-        ``window`` seconds (all for None), each with its whole total. A scan: call it rarely."""
+        """``{job: (cost_usd, tokens)}`` of every kept job with usage in the last ``window``
+        seconds (all for None), each with its whole total. A scan: call it rarely."""
+        if self.traces is None:
+            return {}
         since = -math.inf if window is None else now - window
-        return {job: (e[0], e[1]) for job, e in self._jobs.items() if e[2] > since}
+        return {
+            t.trace_id: (t.cost, float(t.prompt + t.completion))
+            for t in self.traces.traces()
+            if t.usage_at is not None and t.usage_at > since
+        }
 
     def changed_jobs(self) -> dict[str, tuple[float, float, float]]:
         """The costliest jobs (at most :data:`TOP_JOBS`) that received usage since the last
@@ -459,13 +356,16 @@ class UsageWindows(Store):
         Job costs only grow, so a job can newly cross a threshold only when it received usage,
         and of many that did in one tick, the costliest cross first: a rule over every job reads
         these each tick, whatever the number of jobs or the event rate."""
-        top, self._top = self._top, {}
-        self._top_heap = []
-        return {job: (e[0], e[1], e[2]) for job, e in top.items()}
+        if self.traces is None:
+            return {}
+        spent = self.traces.take_spent()
+        if len(spent) > TOP_JOBS:
+            spent = heapq.nlargest(TOP_JOBS, spent, key=lambda t: t.cost)
+        return {t.trace_id: _job(t) for t in spent}
 
     def snapshot(self) -> dict[str, Any]:
         """Cost and tokens over the last hour: in total, and for the top agents and models."""
-        self._fold()
+        self._sync()
         now = self.clock()
 
         def rows(table: dict[str, WindowedSums]) -> list[dict[str, Any]]:
@@ -478,6 +378,9 @@ class UsageWindows(Store):
 
         cost, tokens = self._total.sums(now, SNAPSHOT_WINDOW)
         all_cost, all_tokens = self._total.sums(now, None)
+        jobs = 0
+        if self.traces is not None:
+            jobs = sum(1 for t in self.traces.traces() if t.usage_at is not None)
         return {
             "now": now,
             "window": SNAPSHOT_WINDOW,
@@ -485,7 +388,22 @@ class UsageWindows(Store):
             "all_time": {"cost_usd": round(all_cost, 6), "tokens": int(all_tokens)},
             "agents": rows(self._agents),
             "models": rows(self._models),
-            "jobs": len(self._jobs),
-            "ignored": self.ignored,
+            "jobs": jobs,
             "untracked": self.untracked,
         }
+
+
+_ZERO = (0.0, 0.0)
+
+
+def _grown(current: tuple[float, float], before: tuple[float, float]) -> tuple[float, float]:
+    """What a running counter added since ``before`` (one that went down restarted: all of its
+    current value is new)."""
+    if current[0] >= before[0] and current[1] >= before[1]:
+        return current[0] - before[0], current[1] - before[1]
+    return current
+
+
+def _job(t: Trace) -> tuple[float, float, float]:
+    assert t.usage_at is not None
+    return t.cost, float(t.prompt + t.completion), t.usage_at

@@ -359,7 +359,10 @@ def test_clean_stop_under_asyncio_run_leaves_no_pending_tasks() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "clean"
-    assert "pending" not in proc.stderr and "never awaited" not in proc.stderr, proc.stderr
+    # What a leaked task or coroutine prints; not asyncio debug mode's "Executing <Task pending
+    # ...> took 0.150 seconds", which a loaded machine prints about any slow step.
+    leaks = ("Task was destroyed but it is pending", "never awaited")
+    assert not any(leak in proc.stderr for leak in leaks), proc.stderr
 
 
 def test_default_hub_is_lazy_and_shared() -> None:

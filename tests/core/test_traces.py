@@ -233,6 +233,79 @@ def test_task_level_tokens_go_to_their_span_and_trace() -> None:
     )
 
 
+def test_tokens_without_a_trace_count_in_the_job_they_name_or_the_agents_job() -> None:
+    """Raw producers report usage without span ids: it counts in the job named in the event,
+    else in the job the agent works on (the registry's ``job_of``), to that agent's open span."""
+    jobs = {"a": "job-1"}
+    store = TraceStore(job_of=jobs.get)
+    store.apply(ev("agent.task.started", trace=None, ts=T0, task="t", task_id="s1", job_id="job-1"))
+    store.apply(ev("agent.tokens", trace=None, prompt=10, completion=5, cost_usd=0.5))
+    store.apply(ev("agent.tokens", trace=None, prompt=1, completion=0, cost_usd=0.25, job_id="j2"))
+    store.apply(ev("agent.tokens", agent="b", trace=None, prompt=7, completion=0, cost_usd=1.0))
+    assert by_id(store, "job-1")["s1"]["prompt_tokens"] == 10
+    assert store.get("job-1")["cost_usd"] == 0.5  # type: ignore[index]
+    assert store.get("j2")["cost_usd"] == 0.25  # type: ignore[index]
+    assert len(store) == 2  # b works on no job: its usage is in no trace
+    spent = store.take_spent()
+    assert [(t.trace_id, t.usage_at) for t in spent] == [("job-1", T0), ("j2", T0)]
+    assert store.take_spent() == []
+
+
+def test_tokens_without_a_span_go_to_the_agents_open_span_in_their_job() -> None:
+    """The agent's innermost open span in the job's trace, even when its newest span is in
+    another trace, was reattributed, or has ended (the store's shortcut is checked, never
+    trusted)."""
+    jobs = {"a": "job-1"}
+    store = TraceStore(job_of=jobs.get)
+    task = {"trace": None, "ts": T0}
+    store.apply(ev("agent.task.started", **task, task="t1", task_id="s1", job_id="job-1"))
+    store.apply(ev("agent.task.started", **task, task="t2", task_id="s2", job_id="job-2"))
+    store.apply(ev("agent.tokens", trace=None, prompt=10, completion=0, cost_usd=0.0))
+    assert by_id(store, "job-1")["s1"]["prompt_tokens"] == 10  # a's newest span is in job-2
+    store.apply(ev("agent.task.started", **task, task="t3", task_id="s3", job_id="job-1"))
+    store.apply(ev("agent.tokens", trace=None, prompt=5, completion=0, cost_usd=0.0))
+    assert by_id(store, "job-1")["s3"]["prompt_tokens"] == 5  # the innermost: s3
+    store.apply(ev("agent.task.completed", trace=None, task_id="s3", job_id="job-1"))
+    store.apply(ev("agent.tokens", trace=None, prompt=2, completion=0, cost_usd=0.0))
+    assert by_id(store, "job-1")["s1"]["prompt_tokens"] == 12  # s3 ended: s1 again
+    store.apply(ev("agent.task.started", agent="b", **task, task="t", task_id="s1", job_id="job-1"))
+    store.apply(ev("agent.tokens", trace=None, prompt=1, completion=0, cost_usd=0.0))
+    assert by_id(store, "job-1")["s1"]["prompt_tokens"] == 12  # s1 is b's now: a has none open
+    assert store.get("job-1")["prompt_tokens"] == 18  # type: ignore[index]
+
+
+def test_job_ids_of_any_type_are_checked_found_or_ignored() -> None:
+    store = TraceStore()
+    store.apply(ev("job.enqueued", agent=None, trace=None, job_id=7, kind="k"))
+    store.apply(ev("job.started", agent=None, trace=None, ts=T0 + 1, job_id="7"))
+    assert store.get("7")["status"] == "running"  # type: ignore[index]
+    store.apply(ev("job.completed", agent=None, trace=None, ts=T0 + 2, job_id=7, success=True))
+    assert store.get("7")["status"] == "ok" and len(store) == 1  # type: ignore[index]
+    for odd in (["x"], {"x": 1}, None, "", 1.5, "x" * 300):
+        store.apply(ev("job.started", agent=None, trace=None, job_id=odd))
+    assert store.ids() == ["x" * 255 + "…", "7"]  # a long id is cut; a float is no id
+
+
+def test_a_task_end_with_usage_or_a_model_counts_them() -> None:
+    """A task's end usually has only its id and duration (the store skips reading the rest);
+    when it reports usage, a model or an error, they count."""
+    store = TraceStore(prices=Prices({"m": (1.0, 2.0)}))
+    store.apply(ev("agent.task.started", span="s1", task="t", task_id="s1"))
+    store.apply(ev("agent.task.completed", span="s1", ts=T0 + 1, duration=1.0))
+    assert by_id(store)["s1"]["status"] == "ok" and by_id(store)["s1"]["error"] is None
+    store.apply(ev("agent.task.started", span="s2", task="t", task_id="s2"))
+    store.apply(
+        ev("agent.task.completed", span="s2", ts=T0 + 1, model="m", prompt_tokens=10,
+           completion_tokens=5)
+    )  # fmt: skip
+    s2 = by_id(store)["s2"]
+    assert (s2["model"], s2["prompt_tokens"]) == ("m", 10)
+    assert s2["cost_usd"] == pytest.approx(20e-6)  # priced per million tokens
+    store.apply(ev("agent.task.started", span="s3", task="t", task_id="s3"))
+    store.apply(ev("agent.task.failed", span="s3", ts=T0 + 1, error_type="E", error="boom"))
+    assert (by_id(store)["s3"]["error_type"], by_id(store)["s3"]["error"]) == ("E", "boom")
+
+
 def test_unknown_prices_stay_unknown() -> None:
     store = TraceStore(prices=Prices(table=False))
     store.apply(start("s"))
