@@ -24,7 +24,7 @@ import {
   roleColour,
   statsLine,
 } from "./lib/flows.js";
-import { decodeTopology, edgeBend, frameInterval } from "./lib/graph.js";
+import { DASH, advanceDash, dashIndex, dashOffsets, decodeTopology, edgeBend, frameInterval, scaled } from "./lib/graph.js";
 import { fmtRate } from "./lib/format.js";
 import { THEME_CSS } from "./lib/theme.js";
 
@@ -59,7 +59,7 @@ function themeColours(root) {
 // Sizes are in screen pixels: the stylesheet is rebuilt with k = 1 / zoom whenever the zoom
 // changes, so zooming out to fit a wide graph spreads the nodes without shrinking the labels.
 function stylesheet(c, k = 1) {
-  const px = (n) => Math.round(n * k * 100) / 100;
+  const px = (n) => scaled(n, k);
   return [
     {
       selector: "node",
@@ -129,7 +129,7 @@ function stylesheet(c, k = 1) {
         "line-color": c["--cw-accent"],
         "target-arrow-color": c["--cw-accent"],
         "line-style": "dashed",
-        "line-dash-pattern": [px(8), px(4)],
+        "line-dash-pattern": DASH.map(px),
         opacity: 1,
       },
     },
@@ -200,7 +200,9 @@ function render({ model, el }) {
   let raf = 0;
   let destroyed = false;
   let lastFrame = 0;
-  const dashOffset = new Map();
+  const dashPhase = new Map(); // edge id -> phase of its dashes, screen px (lib/graph.js)
+  const dashShown = new Map(); // edge id -> index into `offsets` of its line-dash-offset now
+  let offsets = dashOffsets(1); // the offsets of the current stylesheet's scale
   // Edge ids of the topology's rows (the index space of the flows' `edges`), decoded once per
   // topology object: flows may arrive before or after their topology's change event.
   let idsFor = null;
@@ -216,15 +218,22 @@ function render({ model, el }) {
 
   let colours = FALLBACKS;
   let restyle = 0;
+  function setStyle() {
+    const k = 1 / cy.zoom();
+    cy.style(stylesheet(colours, k));
+    // The dash offsets follow the pattern's scale; a new stylesheet starts an empty parse cache.
+    offsets = dashOffsets(k);
+    dashShown.clear();
+  }
   function applyTheme() {
     colours = themeColours(root);
-    cy.style(stylesheet(colours, 1 / cy.zoom()));
+    setStyle();
   }
   function onZoom() {
     if (!restyle) {
       restyle = requestAnimationFrame(() => {
         restyle = 0;
-        if (!destroyed) cy.style(stylesheet(colours, 1 / cy.zoom()));
+        if (!destroyed) setStyle();
       });
     }
   }
@@ -372,7 +381,6 @@ function render({ model, el }) {
     const dt = lastFrame ? Math.min(0.1, (ts - lastFrame) / 1000) : 0;
     lastFrame = ts;
     const since = hubTime(offset) - flowNow;
-    const zoom = cy.zoom();
     const still = new Set();
     cy.batch(() => {
       for (const f of active) {
@@ -384,9 +392,15 @@ function render({ model, el }) {
         const w = Math.round(edgeWidth(intensity) * 10) / 10;
         if (e.data("width") !== w) e.data("width", w);
         if (!e.hasClass("active")) e.addClass("active");
-        const o = ((dashOffset.get(f.id) ?? 0) - (dashSpeed(intensity) * dt) / zoom) % 1200;
-        dashOffset.set(f.id, o);
-        e.style("line-dash-offset", o);
+        // The dashes march at a speed in screen px/s; the offset set is one of DASH_PHASES
+        // values (never a fresh float: see dashOffsets), and only when it changes.
+        const phase = advanceDash(dashPhase.get(f.id), dashSpeed(intensity), dt);
+        dashPhase.set(f.id, phase);
+        const j = dashIndex(phase);
+        if (dashShown.get(f.id) !== j) {
+          dashShown.set(f.id, j);
+          e.style("line-dash-offset", offsets[j]);
+        }
       }
       for (const id of animated) {
         if (still.has(id)) continue;
@@ -395,7 +409,8 @@ function render({ model, el }) {
           e.data("width", BASE_WIDTH);
           e.removeClass("active");
         }
-        dashOffset.delete(id);
+        dashPhase.delete(id);
+        dashShown.delete(id);
       }
     });
     animated = still;
