@@ -5,23 +5,26 @@
 // Topology changes are applied as diffs with the given positions (preset layout): nothing is ever
 // re-laid out. Between frames the browser decays each edge's intensity with the snapshot's
 // half-life and animates active edges (marching dashes), so an idle graph needs no messages.
-// Per frame and per animation step only the active edges are visited (not every edge), and with
-// many of them the animation steps at 15 fps, so 1,000 animated edges stay smooth.
+// Per frame and per animation step only the active edges are visited (not every edge); with
+// many of them the animation steps less often (15, then 6 steps/s), only the busiest 40 carry a
+// rate label, and a flows frame is drawn together with the next step (one redraw), so the page
+// keeps its frame rate with 1,000 animated edges.
 import cytoscape from "cytoscape";
 import { clockOffset, hubTime } from "./lib/clock.js";
 import { h, setText, style } from "./lib/dom.js";
 import {
   ACTIVE_THRESHOLD,
   BASE_WIDTH,
+  LABEL_MAX,
   MAX_WIDTH,
   dashSpeed,
   decay,
   decodeFlows,
   diffTopology,
   edgeLabel,
-  edgeWidth,
   prettyEdge,
   roleColour,
+  shownWidth,
   statsLine,
 } from "./lib/flows.js";
 import { DASH, advanceDash, dashIndex, dashOffsets, decodeTopology, edgeBend, frameInterval, scaled } from "./lib/graph.js";
@@ -316,6 +319,10 @@ function render({ model, el }) {
     }
   }
 
+  // A flows frame (up to 10 a second) is read at once, and drawn with the next animation step:
+  // every change to cytoscape's elements costs a redraw of the whole canvas, so the frame's
+  // labels and classes and the step's dashes go into one batch, one redraw.
+  let flowsPending = false;
   function applyFlows() {
     const flows = model.get("flows") ?? {};
     offset = clockOffset(flows.now);
@@ -323,41 +330,48 @@ function render({ model, el }) {
     halfLife = flows.half_life ?? 2;
     active = decodeFlows(flows, topologyIds());
     states = new Map(active.map((f) => [f.id, f]));
-    const busiest = flows.stats?.busiest_edge ?? "";
-    const nodes = { ...(flows.nodes ?? {}), ...(model.get("nodes") ?? {}) };
-    cy.batch(() => {
-      cy.nodes().forEach((n) => {
-        const info = nodes[n.id()] ?? {};
-        const st = info.stale && info.status !== "offline" ? "stale" : info.paused ? "paused" : info.status;
-        const cls = st ? `st-${st}` : "";
-        if (n.data("st") !== cls) {
-          if (n.data("st")) n.removeClass(n.data("st"));
-          if (cls) n.addClass(cls);
-          n.data({ st: cls, label: nodeLabel(n.data("base") ?? n.id(), cls) });
-        }
-      });
-      // Only the listed (active) edges and those labelled before: never every edge.
-      const nextLabelled = new Set();
-      for (const f of active) {
-        f.ele = cy.getElementById(f.id);
-        if (f.ele.empty()) continue;
-        const label = edgeLabel(f.rate);
-        if (f.ele.data("label") !== label) f.ele.data("label", label);
-        if (label) nextLabelled.add(f.id);
-      }
-      for (const id of labelled) if (!nextLabelled.has(id)) cy.getElementById(id).data("label", "");
-      labelled = nextLabelled;
-      const next = states.has(busiest) ? busiest : "";
-      if (next !== busiestId) {
-        if (busiestId) cy.getElementById(busiestId).removeClass("busiest");
-        if (next) cy.getElementById(next).addClass("busiest");
-        busiestId = next;
-      }
-    });
+    flowsPending = true;
     const stat = flows.stats ?? {};
     const rate = stat.rate != null ? ` \u00b7 ${fmtRate(stat.rate)} overall` : "";
     setText(stats, `${statsLine(stat)}${rate}${selectedLine()}`);
     startAnimation();
+  }
+
+  // The cytoscape side of the last flows frame: node statuses, rate labels, the busiest edge.
+  // Called inside a batch.
+  function paintFlows() {
+    flowsPending = false;
+    const flows = model.get("flows") ?? {};
+    const busiest = flows.stats?.busiest_edge ?? "";
+    const nodes = { ...(flows.nodes ?? {}), ...(model.get("nodes") ?? {}) };
+    cy.nodes().forEach((n) => {
+      const info = nodes[n.id()] ?? {};
+      const st = info.stale && info.status !== "offline" ? "stale" : info.paused ? "paused" : info.status;
+      const cls = st ? `st-${st}` : "";
+      if (n.data("st") !== cls) {
+        if (n.data("st")) n.removeClass(n.data("st"));
+        if (cls) n.addClass(cls);
+        n.data({ st: cls, label: nodeLabel(n.data("base") ?? n.id(), cls) });
+      }
+    });
+    // Only the listed (active) edges and those labelled before: never every edge. The list is
+    // busiest first; the first LABEL_MAX carry their rate.
+    const nextLabelled = new Set();
+    active.forEach((f, k) => {
+      f.ele = cy.getElementById(f.id);
+      if (f.ele.empty()) return;
+      const label = k < LABEL_MAX ? edgeLabel(f.rate) : "";
+      if (f.ele.data("label") !== label) f.ele.data("label", label);
+      if (label) nextLabelled.add(f.id);
+    });
+    for (const id of labelled) if (!nextLabelled.has(id)) cy.getElementById(id).data("label", "");
+    labelled = nextLabelled;
+    const next = states.has(busiest) ? busiest : "";
+    if (next !== busiestId) {
+      if (busiestId) cy.getElementById(busiestId).removeClass("busiest");
+      if (next) cy.getElementById(next).addClass("busiest");
+      busiestId = next;
+    }
   }
 
   function selectedLine() {
@@ -369,12 +383,13 @@ function render({ model, el }) {
     return ` \u00b7 selected: ${n.data("label")}${n.data("role") ? ` (${n.data("role")})` : ""}${st ? ` ${st}` : ""}`;
   }
 
-  // One animation loop for the active edges (about 30 fps, 15 fps with many), stopped when
-  // nothing is active. Edges that stop being active are put back to idle once.
+  // One animation loop for the active edges (about 30 steps/s; 15 with hundreds, 6 with more
+  // than CROWDED_EDGES: lib/graph.js frameInterval), stopped when nothing is active. Edges that
+  // stop being active are put back to idle once. A pending flows frame is drawn in the step.
   function animate(ts) {
     raf = 0;
     if (destroyed) return;
-    if (lastFrame && ts - lastFrame < frameInterval(active.length)) {
+    if (lastFrame && ts - lastFrame < frameInterval(animated.size)) {
       raf = requestAnimationFrame(animate);
       return;
     }
@@ -383,13 +398,14 @@ function render({ model, el }) {
     const since = hubTime(offset) - flowNow;
     const still = new Set();
     cy.batch(() => {
+      if (flowsPending) paintFlows();
       for (const f of active) {
         const e = f.ele;
         if (!e || e.empty() || e.removed()) continue;
         const intensity = decay(f.intensity, halfLife, since);
         if (!(intensity > ACTIVE_THRESHOLD)) continue;
         still.add(f.id);
-        const w = Math.round(edgeWidth(intensity) * 10) / 10;
+        const w = shownWidth(intensity);
         if (e.data("width") !== w) e.data("width", w);
         if (!e.hasClass("active")) e.addClass("active");
         // The dashes march at a speed in screen px/s; the offset set is one of DASH_PHASES

@@ -55,9 +55,17 @@ export const BUSY_EDGES = 300;
 /** Milliseconds between animation steps: ~33 fps for a few edges, 15 fps for many. */
 export const FRAME_MS = 30;
 export const BUSY_FRAME_MS = 1000 / 15;
+/**
+ * Above this many animated edges the animation steps 6 times a second: each step redraws every
+ * edge (cytoscape repaints its whole canvas), ~100 ms for 1,000 dashed curves on a 2-core
+ * machine, so at 15 steps/s the page had no time left for its own frames (7 fps).
+ */
+export const CROWDED_EDGES = 600;
+export const CROWDED_FRAME_MS = 1000 / 6;
 
 /** The interval between animation steps for `n` animated edges. */
 export function frameInterval(n) {
+  if (n > CROWDED_EDGES) return CROWDED_FRAME_MS;
   return n > BUSY_EDGES ? BUSY_FRAME_MS : FRAME_MS;
 }
 
@@ -83,9 +91,13 @@ export function dashOffsets(k = 1) {
   return Array.from({ length: DASH_PHASES }, (_, j) => (j === 0 ? 0 : -(j * period) / DASH_PHASES));
 }
 
+/** The furthest the dashes move in one step, under half a period: a longer jump would look
+ * like a slower or backwards march (the animation steps only 6 times a second when crowded). */
+export const DASH_STEP_MAX = 5;
+
 /** An edge's dash phase (screen pixels in [0, period)) after `dt` seconds at `speed` px/s. */
 export function advanceDash(phase, speed, dt) {
-  const p = (phase || 0) + (speed > 0 && dt > 0 ? speed * dt : 0);
+  const p = (phase || 0) + (speed > 0 && dt > 0 ? Math.min(DASH_STEP_MAX, speed * dt) : 0);
   return ((p % DASH_PERIOD) + DASH_PERIOD) % DASH_PERIOD;
 }
 

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import cytoscape from "cytoscape";
-import { DASH, DASH_PHASES, advanceDash, dashIndex, dashOffsets, scaled } from "../lib/graph.js";
-import { dashSpeed } from "../lib/flows.js";
+import { DASH, DASH_PHASES, DASH_STEP_MAX, advanceDash, dashIndex, dashOffsets, scaled } from "../lib/graph.js";
+import { BASE_WIDTH, MAX_WIDTH, dashSpeed, edgeWidth, shownWidth } from "../lib/flows.js";
 
 test("a phase advances at speed × dt and wraps at the dash period", () => {
   const period = DASH[0] + DASH[1];
@@ -11,6 +11,9 @@ test("a phase advances at speed × dt and wraps at the dash period", () => {
   assert.equal(advanceDash(period - 1, 20, 0.1), 1);
   assert.equal(advanceDash(5, 0, 1), 5);
   assert.equal(advanceDash(5, 30, 0), 5);
+  // A long step (6 steps/s at 120 px/s) moves at most DASH_STEP_MAX, under half a period.
+  assert.equal(advanceDash(0, 120, 1 / 6), DASH_STEP_MAX);
+  assert.ok(DASH_STEP_MAX < period / 2);
   for (const p of [0, 0.5, 3, 11.99, 12, 100]) {
     const j = dashIndex(advanceDash(p, 0, 0));
     assert.ok(Number.isInteger(j) && j >= 0 && j < DASH_PHASES, `${p} -> ${j}`);
@@ -71,4 +74,19 @@ test("animating 50 edges for 600 steps leaves cytoscape's parse cache bounded", 
   edges[0].style("line-dash-offset", -1.2345678);
   edges[0].style("line-dash-offset", -2.3456789);
   assert.equal(cacheSize(), early + 2);
+});
+
+test("an edge's drawn width moves in half-pixel steps between the idle and the widest", () => {
+  let changes = 0;
+  let last = shownWidth(20);
+  for (let i = 20; i > 0; i -= 0.01) {
+    const w = shownWidth(i);
+    assert.equal(w * 2, Math.round(w * 2));
+    assert.ok(Math.abs(w - edgeWidth(i)) <= 0.25);
+    if (w !== last) changes += 1;
+    last = w;
+  }
+  assert.ok(changes <= 12, `${changes} width changes over a decay from 20 to 0`);
+  assert.equal(shownWidth(0), BASE_WIDTH);
+  assert.equal(shownWidth(1e9), MAX_WIDTH);
 });
