@@ -5,26 +5,29 @@
 // Topology changes are applied as diffs with the given positions (preset layout): nothing is ever
 // re-laid out. Between frames the browser decays each edge's intensity with the snapshot's
 // half-life and animates active edges (marching dashes), so an idle graph needs no messages.
-// Per frame and per animation step only the active edges are visited (not every edge), and with
-// many of them the animation steps at 15 fps, so 1,000 animated edges stay smooth.
+// Per frame and per animation step only the active edges are visited (not every edge); with
+// many of them the animation steps less often (15, then 6 steps/s), only the busiest 40 carry a
+// rate label, and a flows frame is drawn together with the next step (one redraw), so the page
+// keeps its frame rate with 1,000 animated edges.
 import cytoscape from "cytoscape";
 import { clockOffset, hubTime } from "./lib/clock.js";
 import { h, setText, style } from "./lib/dom.js";
 import {
   ACTIVE_THRESHOLD,
   BASE_WIDTH,
+  LABEL_MAX,
   MAX_WIDTH,
   dashSpeed,
   decay,
   decodeFlows,
   diffTopology,
   edgeLabel,
-  edgeWidth,
   prettyEdge,
   roleColour,
+  shownWidth,
   statsLine,
 } from "./lib/flows.js";
-import { decodeTopology, edgeBend, frameInterval } from "./lib/graph.js";
+import { DASH, advanceDash, dashIndex, dashOffsets, decodeTopology, edgeBend, frameInterval, scaled } from "./lib/graph.js";
 import { fmtRate } from "./lib/format.js";
 import { THEME_CSS } from "./lib/theme.js";
 
@@ -59,7 +62,7 @@ function themeColours(root) {
 // Sizes are in screen pixels: the stylesheet is rebuilt with k = 1 / zoom whenever the zoom
 // changes, so zooming out to fit a wide graph spreads the nodes without shrinking the labels.
 function stylesheet(c, k = 1) {
-  const px = (n) => Math.round(n * k * 100) / 100;
+  const px = (n) => scaled(n, k);
   return [
     {
       selector: "node",
@@ -129,7 +132,7 @@ function stylesheet(c, k = 1) {
         "line-color": c["--cw-accent"],
         "target-arrow-color": c["--cw-accent"],
         "line-style": "dashed",
-        "line-dash-pattern": [px(8), px(4)],
+        "line-dash-pattern": DASH.map(px),
         opacity: 1,
       },
     },
@@ -200,7 +203,9 @@ function render({ model, el }) {
   let raf = 0;
   let destroyed = false;
   let lastFrame = 0;
-  const dashOffset = new Map();
+  const dashPhase = new Map(); // edge id -> phase of its dashes, screen px (lib/graph.js)
+  const dashShown = new Map(); // edge id -> index into `offsets` of its line-dash-offset now
+  let offsets = dashOffsets(1); // the offsets of the current stylesheet's scale
   // Edge ids of the topology's rows (the index space of the flows' `edges`), decoded once per
   // topology object: flows may arrive before or after their topology's change event.
   let idsFor = null;
@@ -216,15 +221,22 @@ function render({ model, el }) {
 
   let colours = FALLBACKS;
   let restyle = 0;
+  function setStyle() {
+    const k = 1 / cy.zoom();
+    cy.style(stylesheet(colours, k));
+    // The dash offsets follow the pattern's scale; a new stylesheet starts an empty parse cache.
+    offsets = dashOffsets(k);
+    dashShown.clear();
+  }
   function applyTheme() {
     colours = themeColours(root);
-    cy.style(stylesheet(colours, 1 / cy.zoom()));
+    setStyle();
   }
   function onZoom() {
     if (!restyle) {
       restyle = requestAnimationFrame(() => {
         restyle = 0;
-        if (!destroyed) cy.style(stylesheet(colours, 1 / cy.zoom()));
+        if (!destroyed) setStyle();
       });
     }
   }
@@ -307,6 +319,10 @@ function render({ model, el }) {
     }
   }
 
+  // A flows frame (up to 10 a second) is read at once, and drawn with the next animation step:
+  // every change to cytoscape's elements costs a redraw of the whole canvas, so the frame's
+  // labels and classes and the step's dashes go into one batch, one redraw.
+  let flowsPending = false;
   function applyFlows() {
     const flows = model.get("flows") ?? {};
     offset = clockOffset(flows.now);
@@ -314,41 +330,48 @@ function render({ model, el }) {
     halfLife = flows.half_life ?? 2;
     active = decodeFlows(flows, topologyIds());
     states = new Map(active.map((f) => [f.id, f]));
-    const busiest = flows.stats?.busiest_edge ?? "";
-    const nodes = { ...(flows.nodes ?? {}), ...(model.get("nodes") ?? {}) };
-    cy.batch(() => {
-      cy.nodes().forEach((n) => {
-        const info = nodes[n.id()] ?? {};
-        const st = info.stale && info.status !== "offline" ? "stale" : info.paused ? "paused" : info.status;
-        const cls = st ? `st-${st}` : "";
-        if (n.data("st") !== cls) {
-          if (n.data("st")) n.removeClass(n.data("st"));
-          if (cls) n.addClass(cls);
-          n.data({ st: cls, label: nodeLabel(n.data("base") ?? n.id(), cls) });
-        }
-      });
-      // Only the listed (active) edges and those labelled before: never every edge.
-      const nextLabelled = new Set();
-      for (const f of active) {
-        f.ele = cy.getElementById(f.id);
-        if (f.ele.empty()) continue;
-        const label = edgeLabel(f.rate);
-        if (f.ele.data("label") !== label) f.ele.data("label", label);
-        if (label) nextLabelled.add(f.id);
-      }
-      for (const id of labelled) if (!nextLabelled.has(id)) cy.getElementById(id).data("label", "");
-      labelled = nextLabelled;
-      const next = states.has(busiest) ? busiest : "";
-      if (next !== busiestId) {
-        if (busiestId) cy.getElementById(busiestId).removeClass("busiest");
-        if (next) cy.getElementById(next).addClass("busiest");
-        busiestId = next;
-      }
-    });
+    flowsPending = true;
     const stat = flows.stats ?? {};
     const rate = stat.rate != null ? ` \u00b7 ${fmtRate(stat.rate)} overall` : "";
     setText(stats, `${statsLine(stat)}${rate}${selectedLine()}`);
     startAnimation();
+  }
+
+  // The cytoscape side of the last flows frame: node statuses, rate labels, the busiest edge.
+  // Called inside a batch.
+  function paintFlows() {
+    flowsPending = false;
+    const flows = model.get("flows") ?? {};
+    const busiest = flows.stats?.busiest_edge ?? "";
+    const nodes = { ...(flows.nodes ?? {}), ...(model.get("nodes") ?? {}) };
+    cy.nodes().forEach((n) => {
+      const info = nodes[n.id()] ?? {};
+      const st = info.stale && info.status !== "offline" ? "stale" : info.paused ? "paused" : info.status;
+      const cls = st ? `st-${st}` : "";
+      if (n.data("st") !== cls) {
+        if (n.data("st")) n.removeClass(n.data("st"));
+        if (cls) n.addClass(cls);
+        n.data({ st: cls, label: nodeLabel(n.data("base") ?? n.id(), cls) });
+      }
+    });
+    // Only the listed (active) edges and those labelled before: never every edge. The list is
+    // busiest first; the first LABEL_MAX carry their rate.
+    const nextLabelled = new Set();
+    active.forEach((f, k) => {
+      f.ele = cy.getElementById(f.id);
+      if (f.ele.empty()) return;
+      const label = k < LABEL_MAX ? edgeLabel(f.rate) : "";
+      if (f.ele.data("label") !== label) f.ele.data("label", label);
+      if (label) nextLabelled.add(f.id);
+    });
+    for (const id of labelled) if (!nextLabelled.has(id)) cy.getElementById(id).data("label", "");
+    labelled = nextLabelled;
+    const next = states.has(busiest) ? busiest : "";
+    if (next !== busiestId) {
+      if (busiestId) cy.getElementById(busiestId).removeClass("busiest");
+      if (next) cy.getElementById(next).addClass("busiest");
+      busiestId = next;
+    }
   }
 
   function selectedLine() {
@@ -360,33 +383,40 @@ function render({ model, el }) {
     return ` \u00b7 selected: ${n.data("label")}${n.data("role") ? ` (${n.data("role")})` : ""}${st ? ` ${st}` : ""}`;
   }
 
-  // One animation loop for the active edges (about 30 fps, 15 fps with many), stopped when
-  // nothing is active. Edges that stop being active are put back to idle once.
+  // One animation loop for the active edges (about 30 steps/s; 15 with hundreds, 6 with more
+  // than CROWDED_EDGES: lib/graph.js frameInterval), stopped when nothing is active. Edges that
+  // stop being active are put back to idle once. A pending flows frame is drawn in the step.
   function animate(ts) {
     raf = 0;
     if (destroyed) return;
-    if (lastFrame && ts - lastFrame < frameInterval(active.length)) {
+    if (lastFrame && ts - lastFrame < frameInterval(animated.size)) {
       raf = requestAnimationFrame(animate);
       return;
     }
     const dt = lastFrame ? Math.min(0.1, (ts - lastFrame) / 1000) : 0;
     lastFrame = ts;
     const since = hubTime(offset) - flowNow;
-    const zoom = cy.zoom();
     const still = new Set();
     cy.batch(() => {
+      if (flowsPending) paintFlows();
       for (const f of active) {
         const e = f.ele;
         if (!e || e.empty() || e.removed()) continue;
         const intensity = decay(f.intensity, halfLife, since);
         if (!(intensity > ACTIVE_THRESHOLD)) continue;
         still.add(f.id);
-        const w = Math.round(edgeWidth(intensity) * 10) / 10;
+        const w = shownWidth(intensity);
         if (e.data("width") !== w) e.data("width", w);
         if (!e.hasClass("active")) e.addClass("active");
-        const o = ((dashOffset.get(f.id) ?? 0) - (dashSpeed(intensity) * dt) / zoom) % 1200;
-        dashOffset.set(f.id, o);
-        e.style("line-dash-offset", o);
+        // The dashes march at a speed in screen px/s; the offset set is one of DASH_PHASES
+        // values (never a fresh float: see dashOffsets), and only when it changes.
+        const phase = advanceDash(dashPhase.get(f.id), dashSpeed(intensity), dt);
+        dashPhase.set(f.id, phase);
+        const j = dashIndex(phase);
+        if (dashShown.get(f.id) !== j) {
+          dashShown.set(f.id, j);
+          e.style("line-dash-offset", offsets[j]);
+        }
       }
       for (const id of animated) {
         if (still.has(id)) continue;
@@ -395,7 +425,8 @@ function render({ model, el }) {
           e.data("width", BASE_WIDTH);
           e.removeClass("active");
         }
-        dashOffset.delete(id);
+        dashPhase.delete(id);
+        dashShown.delete(id);
       }
     });
     animated = still;

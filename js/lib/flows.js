@@ -19,6 +19,16 @@ export function edgeWidth(intensity) {
   return Math.min(MAX_WIDTH, BASE_WIDTH + 1.2 * Math.log2(1 + intensity));
 }
 
+/** The width an edge is drawn with: edgeWidth in half-pixel steps, so a decaying intensity
+ * changes the drawing (a style update and a redraw of the edge) a few times, not every step. */
+export function shownWidth(intensity) {
+  return Math.round(edgeWidth(intensity) * 2) / 2;
+}
+
+/** At most this many edges carry a rate label, the busiest: more are unreadable, and every label
+ * is redrawn with every animation step (hovering an edge still shows its rate). */
+export const LABEL_MAX = 40;
+
 /** Marching-ants speed in px/s for an intensity (capped: fast enough to read, not to blur). */
 export function dashSpeed(intensity) {
   if (!(intensity > ACTIVE_THRESHOLD)) return 0;

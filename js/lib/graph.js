@@ -55,10 +55,56 @@ export const BUSY_EDGES = 300;
 /** Milliseconds between animation steps: ~33 fps for a few edges, 15 fps for many. */
 export const FRAME_MS = 30;
 export const BUSY_FRAME_MS = 1000 / 15;
+/**
+ * Above this many animated edges the animation steps 6 times a second: each step redraws every
+ * edge (cytoscape repaints its whole canvas), ~100 ms for 1,000 dashed curves on a 2-core
+ * machine, so at 15 steps/s the page had no time left for its own frames (7 fps).
+ */
+export const CROWDED_EDGES = 600;
+export const CROWDED_FRAME_MS = 1000 / 6;
 
 /** The interval between animation steps for `n` animated edges. */
 export function frameInterval(n) {
+  if (n > CROWDED_EDGES) return CROWDED_FRAME_MS;
   return n > BUSY_EDGES ? BUSY_FRAME_MS : FRAME_MS;
+}
+
+/** The marching dashes' pattern in screen pixels: [dash, gap]. */
+export const DASH = [8, 4];
+/** Steps of one dash period an edge's dash offset can take (1 screen pixel each). */
+export const DASH_PHASES = 12;
+const DASH_PERIOD = DASH[0] + DASH[1];
+
+/** A length in screen pixels as model units at scale `k` (1 / zoom), rounded as the stylesheet is. */
+export function scaled(n, k = 1) {
+  return Math.round(n * k * 100) / 100;
+}
+
+/**
+ * The `line-dash-offset` values an edge can take at scale `k`: DASH_PHASES steps of one period
+ * of the pattern (`[scaled(8, k), scaled(4, k)]`). Only these values ever reach cytoscape:
+ * it caches every distinct parsed style value for the life of its stylesheet (`propCache`), so
+ * an offset that moved continuously (any float) grew that cache by thousands of entries a second.
+ */
+export function dashOffsets(k = 1) {
+  const period = scaled(DASH[0], k) + scaled(DASH[1], k);
+  return Array.from({ length: DASH_PHASES }, (_, j) => (j === 0 ? 0 : -(j * period) / DASH_PHASES));
+}
+
+/** The furthest the dashes move in one step, under half a period: a longer jump would look
+ * like a slower or backwards march (the animation steps only 6 times a second when crowded). */
+export const DASH_STEP_MAX = 5;
+
+/** An edge's dash phase (screen pixels in [0, period)) after `dt` seconds at `speed` px/s. */
+export function advanceDash(phase, speed, dt) {
+  const p = (phase || 0) + (speed > 0 && dt > 0 ? Math.min(DASH_STEP_MAX, speed * dt) : 0);
+  return ((p % DASH_PERIOD) + DASH_PERIOD) % DASH_PERIOD;
+}
+
+/** The index into `dashOffsets` of a phase. */
+export function dashIndex(phase) {
+  const j = Math.floor(((phase || 0) / DASH_PERIOD) * DASH_PHASES);
+  return Math.min(DASH_PHASES - 1, Math.max(0, j));
 }
 
 /** Smallest bend of an edge, in model pixels (opposite edges then lie 2 × BEND_MIN / 2 apart). */

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BUSY_EDGES, BUSY_FRAME_MS, FRAME_MS, decodeTopology, frameInterval } from "../lib/graph.js";
+import { BUSY_EDGES, BUSY_FRAME_MS, CROWDED_EDGES, CROWDED_FRAME_MS, FRAME_MS, decodeTopology, frameInterval } from "../lib/graph.js";
 import { decay, decodeFlows } from "../lib/flows.js";
 
 const TOPO = {
@@ -69,11 +69,14 @@ test("1,000 edges: the compact forms decode in full", () => {
   assert.equal(new Set(decodeFlows(flows, ids).map((e) => e.id)).size, 1000);
 });
 
-test("the animation steps at 15 fps above a few hundred edges", () => {
+test("the animation steps at 15 steps/s above a few hundred edges, 6 above CROWDED_EDGES", () => {
   assert.equal(frameInterval(0), FRAME_MS);
   assert.equal(frameInterval(BUSY_EDGES), FRAME_MS);
   assert.equal(frameInterval(BUSY_EDGES + 1), BUSY_FRAME_MS);
-  assert.ok(1000 / frameInterval(1000) >= 10 && 1000 / frameInterval(1000) <= 15);
+  assert.equal(frameInterval(CROWDED_EDGES), BUSY_FRAME_MS);
+  assert.equal(frameInterval(CROWDED_EDGES + 1), CROWDED_FRAME_MS);
+  assert.equal(Math.round(1000 / frameInterval(1000)), 6);
+  assert.ok(1000 / frameInterval(BUSY_EDGES + 1) >= 10 && 1000 / frameInterval(BUSY_EDGES + 1) <= 15);
   assert.ok(1000 / frameInterval(10) > 30);
 });
 
