@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 if TYPE_CHECKING:
     from .hub import Source
@@ -47,6 +47,19 @@ def mask_url(url: object) -> str:
 
     The query is dropped entirely because it may carry ``password=`` or ``token=``. Never raises.
     """
+    split = masked_netloc(url)
+    if isinstance(split, str):
+        return split
+    parts, netloc = split
+    scheme = parts.scheme or "redis"
+    return f"{scheme}://{netloc}{parts.path}"
+
+
+def masked_netloc(url: object) -> tuple[SplitResult, str] | str:
+    """``url`` split, with the network location it may be shown with (``***@host:port``:
+    credentials hidden, an IPv6 literal bracketed); or, for what is not a parseable URL, the
+    text to show instead. Never raises: what every URL shown to users (sources, webhooks) goes
+    through."""
     if not isinstance(url, str):
         return f"<{type(url).__name__}>"
     try:
@@ -58,11 +71,8 @@ def mask_url(url: object) -> str:
         return "<unparseable url>"
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    netloc = host + (f":{port}" if port is not None else "")
-    if has_credentials:
-        netloc = "***@" + netloc
-    scheme = parts.scheme or "redis"
-    return f"{scheme}://{netloc}{parts.path}"
+    netloc = ("***@" if has_credentials else "") + host + (f":{port}" if port is not None else "")
+    return parts, netloc
 
 
 def register_source(schemes: str | Iterable[str], factory: SourceFactory) -> None:

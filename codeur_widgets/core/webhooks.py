@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from .sources import masked_netloc
+
 __all__ = ["WebhookError", "WebhookSender", "check_webhook", "mask_webhook"]
 
 USER_AGENT = "codeur-widgets-alerts/1"
@@ -41,18 +43,10 @@ class WebhookError(ValueError):
 def mask_webhook(url: object) -> str:
     """``url`` for display: ``https://***@hooks.example.com/…`` (path, query and credentials
     hidden, since webhook URLs carry their secret there). Never raises."""
-    if not isinstance(url, str):
-        return f"<{type(url).__name__}>"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-        creds = parts.username is not None or parts.password is not None
-    except ValueError:
-        return "<unparseable url>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = ("***@" if creds else "") + host + (f":{port}" if port is not None else "")
+    split = masked_netloc(url)
+    if isinstance(split, str):
+        return split
+    parts, netloc = split
     hidden = "/…" if (parts.path not in ("", "/") or parts.query) else "/"
     return f"{parts.scheme}://{netloc}{hidden}"
 
