@@ -62,9 +62,9 @@ export function endOf(span, nowMs) {
   return (span.s ?? 0) + span.d;
 }
 
-/** Rows in display order: depth-first, children by start; spans whose parent is unknown are
- * roots. Returns [{span, depth}]. Never loops, whatever the parent indices say. */
-export function layout(spans) {
+/** The spans present, their children by parent index, and the roots (spans whose parent is
+ * unknown or themselves), in input order: what the layout and the critical path both walk. */
+function spanTree(spans) {
   const present = spans.filter(Boolean);
   const children = new Map();
   const roots = [];
@@ -77,6 +77,13 @@ export function layout(spans) {
       roots.push(sp);
     }
   }
+  return { present, children, roots };
+}
+
+/** Rows in display order: depth-first, children by start; spans whose parent is unknown are
+ * roots. Returns [{span, depth}]. Never loops, whatever the parent indices say. */
+export function layout(spans) {
+  const { present, children, roots } = spanTree(spans);
   const byStart = (a, b) => (a.s ?? Infinity) - (b.s ?? Infinity) || a.i - b.i;
   const out = [];
   const seen = new Set();
@@ -104,16 +111,7 @@ const SLACK_MS = 2;
  * last-finishing child of each span on the path, then the one that finished before that one
  * started, and so on). Open spans end at `nowMs`. Returns a Set of span indices. */
 export function criticalPath(spans, nowMs) {
-  const present = spans.filter(Boolean);
-  const children = new Map();
-  const roots = [];
-  for (const sp of present) {
-    const parent = sp.p >= 0 && sp.p !== sp.i ? spans[sp.p] : undefined;
-    if (parent) {
-      if (!children.has(parent.i)) children.set(parent.i, []);
-      children.get(parent.i).push(sp);
-    } else roots.push(sp);
-  }
+  const { children, roots } = spanTree(spans);
   const out = new Set();
   const walk = (list, from, to) => {
     // list: siblings; keep those ending last, back to front, without overlapping
