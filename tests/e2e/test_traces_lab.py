@@ -253,8 +253,12 @@ def test_screenshots_in_light_and_dark(lab_page: Page) -> None:
 def test_a_log_line_opens_its_trace_and_a_card_filters_the_list(lab_page: Page) -> None:
     page = lab_page
     # A log line written inside a job carries its trace: clicking it selects that trace.
-    line = page.locator(".cw-log-tail .cw-log-row[data-trace]").last
-    line.wait_for(timeout=20_000)
+    newest = page.locator(".cw-log-tail .cw-log-row[data-trace]").last
+    newest.wait_for(timeout=20_000)
+    # Lines keep arriving, so ``.last`` may be another line by the time it is clicked: pin the
+    # line by its sequence number and click that one.
+    seq = newest.get_attribute("data-seq")
+    line = page.locator(f'.cw-log-tail .cw-log-row[data-seq="{seq}"]')
     trace_id = line.get_attribute("data-trace")
     assert trace_id
     line.scroll_into_view_if_needed()
