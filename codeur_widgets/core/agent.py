@@ -18,13 +18,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from .calls import LLMCall, SpanContext, ToolCall, close_span, open_span
+from .calls import LLMCall, SpanContext, SpanScope, ToolCall
 from .registry import STATUSES, normalize_status
-from .spans import SpanRef, current_span
+from .spans import current_span
 
 if TYPE_CHECKING:
-    from contextvars import Token
-
     from .bus import Subscription
     from .events import Event
     from .hub import Hub
@@ -67,7 +65,7 @@ def _log_data(message: str, level: str, data: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "level": level, "message": str(message)}
 
 
-class TaskContext:
+class TaskContext(SpanScope):
     """One task of an agent: ``with agent.task("...") as t:`` or ``async with``.
 
     A task is a span of kind ``task`` (see :mod:`codeur_widgets.core.spans`): its events carry
@@ -94,19 +92,10 @@ class TaskContext:
         job_id: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        self.agent = agent
+        super().__init__(agent, job_id)
         self.description = description
-        self.job_id = job_id
         self.data = data or {}
         self.task_id = f"{agent.name}#{next(_task_ids)}"
-        self.started: float | None = None
-        self.duration: float | None = None
-        """Seconds the task took (hub clock), set when it ends."""
-        self.trace_id: str | None = None
-        self.span_id: str | None = None
-        self.parent_id: str | None = None
-        self._parent: SpanRef | None = None
-        self._token: Token[SpanRef | None] | None = None
 
     def __repr__(self) -> str:
         return f"<TaskContext {self.task_id} {self.description!r}>"
@@ -139,14 +128,7 @@ class TaskContext:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> TaskContext:
-        trace_id, span_id, parent_id, job_id, parent = open_span(self.job_id)
-        self.trace_id, self.span_id, self.parent_id, self.job_id = (
-            trace_id,
-            span_id,
-            parent_id,
-            job_id,
-        )
-        self._parent = parent
+        trace_id, span_id, parent_id, job_id = self._open()
         self.started = self.agent.hub.clock()
         data = {**self.data, "task": self.description, "task_id": self.task_id}
         if job_id is not None:
@@ -156,12 +138,11 @@ class TaskContext:
         self.agent._publish(
             "agent.task.started", data, ts=self.started, trace_id=trace_id, span_id=span_id
         )
-        self._token = current_span.set(SpanRef(trace_id, span_id, self.agent.name, job_id))
+        self._enter()
         return self
 
     def _finish(self, exc: BaseException | None) -> None:
-        close_span(self._token, self._parent)
-        self._token = None
+        self._close()
         now = self.agent.hub.clock()
         self.duration = duration = max(0.0, now - (self.started if self.started else now))
         common: dict[str, Any] = {"task_id": self.task_id, "duration": duration}
@@ -185,18 +166,6 @@ class TaskContext:
             ts=now,
             **ids,
         )
-
-    def __enter__(self) -> TaskContext:
-        return self._start()
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        self._finish(exc)  # returns None: an exception propagates
-
-    async def __aenter__(self) -> TaskContext:
-        return self._start()
-
-    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        self._finish(exc)
 
 
 class AgentHandle:

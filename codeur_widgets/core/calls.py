@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .spans import (
     SPAN_ENDED,
@@ -123,7 +123,84 @@ def close_span(token: Token[SpanRef | None] | None, parent: SpanRef | None) -> N
         current_span.set(parent)
 
 
-class SpanContext:
+_Scope = TypeVar("_Scope", bound="SpanScope")
+_Span = TypeVar("_Span", bound="SpanContext")
+
+
+class SpanScope:
+    """What every span of an agent's work shares (tasks, LLM and tool calls, other spans): its
+    place in the trace, made on entry by :func:`open_span`; the context variable that makes it
+    the enclosing span while it runs; ``with`` and ``async with``. Subclasses publish their start
+    in ``_start`` (after :meth:`_open`) and their end in ``_finish`` (after :meth:`_close`).
+    """
+
+    def __init__(self, agent: AgentHandle, job_id: str | None) -> None:
+        self.agent = agent
+        self.job_id = job_id
+        self.trace_id: str | None = None
+        self.span_id: str | None = None
+        self.parent_id: str | None = None
+        self.started: float | None = None
+        self.duration: float | None = None
+        """Seconds the span took (hub clock), set when it ends."""
+        self._parent: SpanRef | None = None
+        self._token: Token[SpanRef | None] | None = None
+
+    def _open(self) -> tuple[str, str, str | None, str | None]:
+        """Take this span's ids in the current context: ``(trace_id, span_id, parent_id,
+        job_id)``. Call :meth:`_enter` once the start is published."""
+        trace_id, span_id, parent_id, job_id, parent = open_span(self.job_id)
+        self.trace_id, self.span_id, self.parent_id, self.job_id = (
+            trace_id,
+            span_id,
+            parent_id,
+            job_id,
+        )
+        self._parent = parent
+        return trace_id, span_id, parent_id, job_id
+
+    def _enter(self) -> None:
+        """Make this span the one the calling code runs in."""
+        assert self.trace_id is not None and self.span_id is not None
+        self._token = current_span.set(
+            SpanRef(self.trace_id, self.span_id, self.agent.name, self.job_id)
+        )
+
+    def _close(self) -> None:
+        """Give the enclosing span back to the calling code."""
+        close_span(self._token, self._parent)
+        self._token = None
+
+    def _start(self: _Scope) -> _Scope:
+        raise NotImplementedError
+
+    def _finish(self, exc: BaseException | None) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Scope) -> _Scope:
+        return self._start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._finish(exc)  # returns None: an exception propagates
+
+    async def __aenter__(self: _Scope) -> _Scope:
+        return self._start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._finish(exc)
+
+
+class SpanContext(SpanScope):
     """A span of an agent's work: ``with agent.span("parse", kind="other") as s:``.
 
     Entering publishes ``span.started``, leaving ``span.ended`` with ``status`` ``ok``, or
@@ -156,11 +233,10 @@ class SpanContext:
             raise TypeError(f"model must be a string, got {type(model).__name__}")
         if job_id is not None and not isinstance(job_id, str):
             job_id = str(job_id)
-        self.agent = agent
+        super().__init__(agent, job_id)
         self.name = name
         self.kind = kind
         self.model = model
-        self.job_id = job_id
         self._input = input
         self._attributes = check_attributes(attributes)
         self._late: dict[str, Any] = {}
@@ -171,14 +247,6 @@ class SpanContext:
         self._completion: int | None = None
         self._cost: float | None = None
         self._first_token_at: float | None = None
-        self.trace_id: str | None = None
-        self.span_id: str | None = None
-        self.parent_id: str | None = None
-        self.started: float | None = None
-        self.duration: float | None = None
-        """Seconds the span took (hub clock), set when it ends."""
-        self._parent: SpanRef | None = None
-        self._token: Token[SpanRef | None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.kind} {self.name!r} {self.span_id}>"
@@ -201,16 +269,9 @@ class SpanContext:
         self._has_output = True
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def _start(self) -> SpanContext:
+    def _start(self: _Span) -> _Span:
         agent = self.agent
-        trace_id, span_id, parent_id, job_id, parent = open_span(self.job_id)
-        self.trace_id, self.span_id, self.parent_id, self.job_id = (
-            trace_id,
-            span_id,
-            parent_id,
-            job_id,
-        )
-        self._parent = parent
+        trace_id, span_id, parent_id, job_id = self._open()
         data: dict[str, Any] = {"name": self.name, "kind": self.kind}
         if parent_id is not None:
             data["parent_id"] = parent_id
@@ -224,12 +285,11 @@ class SpanContext:
             data["input"] = content(self._input, messages=self._messages)
         event = agent._publish_span(SPAN_STARTED, data, trace_id, span_id)
         self.started = event.ts if event is not None else agent.hub.clock()
-        self._token = current_span.set(SpanRef(trace_id, span_id, agent.name, job_id))
+        self._enter()
         return self
 
     def _finish(self, exc: BaseException | None) -> None:
-        close_span(self._token, self._parent)
-        self._token = None
+        self._close()
         agent = self.agent
         data: dict[str, Any] = {}
         if exc is None:
@@ -259,28 +319,6 @@ class SpanContext:
         end = event.ts if event is not None else agent.hub.clock()
         self.duration = max(0.0, end - (self.started if self.started is not None else end))
 
-    def __enter__(self) -> SpanContext:
-        return self._start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._finish(exc)  # returns None: an exception propagates
-
-    async def __aenter__(self) -> SpanContext:
-        return self._start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._finish(exc)
-
 
 class LLMCall(SpanContext):
     """An LLM call: ``with agent.llm_call(model="gpt-4o", messages=msgs) as c:``.
@@ -293,14 +331,6 @@ class LLMCall(SpanContext):
 
     kind = "llm"
     _messages = True
-
-    def __enter__(self) -> LLMCall:
-        self._start()
-        return self
-
-    async def __aenter__(self) -> LLMCall:
-        self._start()
-        return self
 
     def first_token(self) -> float:
         """Mark the first token as arrived now (once; later calls are ignored); returns when.
@@ -343,14 +373,6 @@ class ToolCall(SpanContext):
     :meth:`result` records what the tool returned (content)."""
 
     kind = "tool"
-
-    def __enter__(self) -> ToolCall:
-        self._start()
-        return self
-
-    async def __aenter__(self) -> ToolCall:
-        self._start()
-        return self
 
     def result(self, value: Any) -> None:
         """The tool's result (content, sent when the span ends)."""

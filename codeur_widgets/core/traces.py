@@ -89,6 +89,8 @@ _KINDS = frozenset(SPAN_KINDS)
 _SPAN_STATUSES = ("ok", "error", "cancelled")
 _JOB_DONE = {"completed": "ok", "failed": "failed", "cancelled": "cancelled"}
 _DONE = frozenset(("ok", "failed", "cancelled"))
+_RUNNING_JOB = frozenset(("queued", "running"))
+_INF = math.inf
 # job topic -> the trace's job state ("?": from job.completed's fields, "??": from a status)
 _JOB_TOPICS = {
     "job.enqueued": "queued",
@@ -106,8 +108,6 @@ _END_FIELDS = frozenset(
 )  # fmt: skip
 # what _describe reads besides the name and the job
 _START_FIELDS = frozenset(("kind", "parent_id", "model", "attributes", "input"))
-# the common job topics, handled by _job_state itself (None: job.completed, from its fields)
-_COMMON_JOB_STATES = {"job.enqueued": "queued", "job.started": "running", "job.completed": None}
 
 
 def _text(value: object, limit: int = MAX_NAME) -> str | None:
@@ -272,9 +272,10 @@ class Trace:
         self.trace_id = trace_id
         self.spans: dict[str, Span] = {}  # by span id, in arrival order (span.i is the position)
         self.agents: dict[str, None] = {}
-        # What a text filter searches besides the id: distinct names, agents, models, errors
-        # (bounded), as given; the case-folded text is built when a filter asks, not per event.
-        self.words: dict[str, None] = {}
+        # What a text filter searches besides the id, the job, the name, the agents and the
+        # spans' names and models (read from the spans when a filter asks, not kept per event):
+        # error messages (bounded), made by the first.
+        self.words: dict[str, None] | None = None
         # Message links ([from i, to i or -1, kind, ts]) and links waiting for their target's
         # span (target agent -> links): made by the first message inside the trace.
         self.links: list[list[Any]] | tuple[()] = ()
@@ -323,17 +324,30 @@ class Trace:
         return self.end
 
     def note(self, text: str | None) -> None:
-        """Add ``text`` to what a text filter searches (bounded)."""
+        """Add ``text`` (an error message) to what a text filter searches (bounded)."""
         words = self.words
+        if words is None:
+            words = self.words = {}
         if text and text not in words and len(words) < SEARCH_WORDS:
             words[text] = None
 
     @property
     def search(self) -> str:
-        """The case-folded text a filter searches (rebuilt when the trace changed)."""
+        """The case-folded text a filter searches (rebuilt when the trace changed): its id, job,
+        name and agents, its spans' distinct names and models, its error messages (at most
+        ``SEARCH_WORDS`` distinct words, ``SEARCH_TEXT`` characters)."""
         ver, text = self.search_cache
         if ver != self.ver:
-            parts = [self.trace_id, *self.words, self.job_id or "", self.name or ""]
+            found: dict[str, None] = dict.fromkeys(self.agents)
+            for s in self.spans.values():
+                if len(found) >= SEARCH_WORDS:
+                    break
+                found[s.name] = None
+                if s.model is not None:
+                    found[s.model] = None
+            parts = [self.trace_id, self.job_id or "", self.name or "", *found]
+            if self.words:
+                parts += self.words
             text = "\n".join(parts).casefold()[:SEARCH_TEXT]
             self.search_cache = (self.ver, text)
         return text
@@ -460,7 +474,9 @@ class TraceStore(Store):
             "agent.tokens": self._tokens,
             "agent.message": self._message,
             **dict.fromkeys(_JOB_TOPICS, self._job),
-            **dict.fromkeys(_COMMON_JOB_STATES, self._job_state),
+            "job.enqueued": self._job_enqueued,
+            "job.started": self._job_started,
+            "job.completed": self._job_completed,
         }
 
     # -- reading -------------------------------------------------------------------------------
@@ -672,9 +688,6 @@ class TraceStore(Store):
             agents = t.agents
             if agent not in agents and len(agents) < MAX_TRACE_AGENTS:
                 agents[agent] = None
-                words = t.words  # t.note(agent), inlined: this runs per span
-                if agent not in words and len(words) < SEARCH_WORDS:
-                    words[agent] = None
             if agent not in self._agents and len(self._agents) < MAX_AGENTS_LISTED:
                 self._agents[agent] = None
             if running:
@@ -718,7 +731,6 @@ class TraceStore(Store):
             self._newest_open[agent] = s
         if agent not in t.agents and len(t.agents) < MAX_TRACE_AGENTS:
             t.agents[agent] = None
-            t.note(agent)
         if agent not in self._agents and len(self._agents) < MAX_AGENTS_LISTED:
             self._agents[agent] = None
 
@@ -726,7 +738,6 @@ class TraceStore(Store):
         """Fill a span's description from a start (or a self-describing end)."""
         # The hot path of every start: fields are read once, absent ones cost a dict look-up.
         get = data.get
-        words = t.words
         name = get("name")
         if name is None:
             name = get("task")
@@ -735,8 +746,6 @@ class TraceStore(Store):
                 name = _text(name)
             if name is not None:
                 s.name = name
-                if name not in words and len(words) < SEARCH_WORDS:
-                    words[name] = None
         job = get("job_id")
         if job is not None:
             if job == t.job_id:  # the usual: the trace's job, an id checked already
@@ -767,8 +776,6 @@ class TraceStore(Store):
                 model = _text(model)
             if model is not None:
                 s.model = model
-                if model not in words and len(words) < SEARCH_WORDS:
-                    words[model] = None
         attributes = get("attributes")
         if attributes and isinstance(attributes, dict):
             s.attributes = _merge_attributes(s.attributes, attributes)
@@ -916,7 +923,6 @@ class TraceStore(Store):
         model = get("model")
         if model is not None and model != s.model and (model := _text(model)) is not None:
             s.model = model  # the response model is preferred over the requested one
-            t.note(model)
         first = get("first_token_at")
         if first is not None and (first := _number(first)) is not None:
             s.first_token_at = first
@@ -1050,15 +1056,15 @@ class TraceStore(Store):
         else the job it names, else the job the agent works on (``job_of``)."""
         data = event.data
         trace_id = event.trace_id
-        if trace_id is None:
-            job = data.get("job_id")
-            if job is not None:
-                trace_id = _text(job, 256)
+        agent = event.agent
         t: Trace | None
         if trace_id is not None:
             t = self._traces.get(trace_id) or self._new_trace(trace_id, event.ts)
-        elif event.agent is not None and self.job_of is not None:
-            job = self.job_of(event.agent)
+        elif (job := data.get("job_id")) is not None:
+            job = _text(job, 256)
+            t = (self._traces.get(job) or self._new_trace(job, event.ts)) if job else None
+        elif agent is not None and self.job_of is not None:
+            job = self.job_of(agent)
             t = self._traces.get(job) if job is not None else None  # never created from here
         else:
             return
@@ -1067,15 +1073,18 @@ class TraceStore(Store):
         prompt = data.get("prompt", 0)
         completion = data.get("completion", 0)
         cost = data.get("cost_usd", 0.0)
-        if type(prompt) is not int or prompt < 0:
-            prompt = _count(prompt)
-        if type(completion) is not int or completion < 0:
-            completion = _count(completion)
-        if type(cost) is not float or not 0.0 <= cost < math.inf:
-            cost = _number(cost)
-        if prompt is None or completion is None or cost is None or cost < 0:
-            self.ignored += 1
-            return
+        if not (
+            type(prompt) is int
+            and type(completion) is int
+            and type(cost) is float
+            and prompt >= 0
+            and completion >= 0
+            and 0.0 <= cost < _INF
+        ):
+            prompt, completion, cost = _count(prompt), _count(completion), _number(cost)
+            if prompt is None or completion is None or cost is None or cost < 0:
+                self.ignored += 1
+                return
         t.prompt += prompt
         t.completion += completion
         t.cost += cost
@@ -1085,17 +1094,17 @@ class TraceStore(Store):
         self._spent[t.trace_id] = t
         span_id = event.span_id
         s = t.spans.get(span_id) if span_id is not None else None
-        if s is None and event.trace_id is None:
-            agent = event.agent
-            if agent is not None:  # the task it reports for: the agent's innermost open span
-                s = self._newest_open.get(agent)
-                if (
-                    s is None
-                    or s.status != _OPEN
-                    or s.agent != agent
-                    or t.spans.get(s.span_id) is not s
-                ):
-                    s = _innermost(t, agent, open_only=True)
+        if s is None and trace_id is None and agent is not None:
+            # The task it reports for: the agent's innermost open span (its newest, unless
+            # that one ended, changed hands or is another trace's).
+            s = self._newest_open.get(agent)
+            if (
+                s is None
+                or s.status != _OPEN
+                or s.agent != agent
+                or t.spans.get(s.span_id) is not s
+            ):
+                s = _innermost(t, agent, open_only=True)
         self.version = version = self.version + 1
         t.ver = version
         if s is not None:
@@ -1175,17 +1184,68 @@ class TraceStore(Store):
             state = _JOB_DONE.get(outcome, "queued" if outcome == "queued" else "running")
         self._job_state(event, state)
 
-    def _job_state(self, event: Event, state: str | None = None) -> None:
-        """A job event with its trace's new state: ``state``, else the topic's (the handler of
-        job.enqueued, job.started and job.completed, the common ones: one call each)."""
+    # The three common job topics have their own handlers: each does the usual case (a new job's
+    # trace; a queued job starting; a running job ending) in a few steps and hands anything else
+    # (an unknown or odd id, an unusual order, a status field) to _job_state.
+    def _job_enqueued(self, event: Event) -> None:
         data = event.data
-        if state is None:
-            state = _COMMON_JOB_STATES[event.topic]
-            if state is None:  # job.completed
-                if "status" in data:
-                    self._job(event)  # the outcome from a status
-                    return
-                state = "failed" if data.get("success") is False else "ok"
+        job_id = data.get("job_id")
+        if type(job_id) is not str or job_id in self._traces or not 0 < len(job_id) <= 256:
+            self._job_state(event, "queued")
+            return
+        t = self._new_trace(job_id, event.ts)
+        if t is None:
+            return
+        t.job_id = job_id
+        t.job_state = "queued"
+        t.job_start = event.ts
+        kind = data.get("kind")
+        if kind is not None:
+            self._job_name(t, kind)
+        self.version = version = self.version + 1
+        t.ver = version
+
+    def _job_started(self, event: Event) -> None:
+        job_id = event.data.get("job_id")
+        t = self._traces.get(job_id) if type(job_id) is str else None
+        if t is None or t.job_state != "queued" or t.name is None:
+            self._job_state(event, "running")
+            return
+        t.job_state = "running"
+        ts = event.ts
+        if ts < t.start:  # type: ignore[operator]  # a job's trace has a start (its enqueue)
+            t.start = ts
+        self.version = version = self.version + 1
+        t.ver = version
+
+    def _job_completed(self, event: Event) -> None:
+        data = event.data
+        job_id = data.get("job_id")
+        t = self._traces.get(job_id) if type(job_id) is str else None
+        if t is None or t.job_state not in _RUNNING_JOB or t.name is None or "status" in data:
+            self._job(event)
+            return
+        t.job_state = "failed" if data.get("success") is False else "ok"
+        t.job_end = ts = event.ts
+        end = t.end
+        if end is None or ts > end:
+            t.end = ts
+        if ts < t.start:  # type: ignore[operator]  # a job's trace has a start
+            t.start = ts
+        self.version = version = self.version + 1
+        t.ver = version
+
+    def _job_name(self, t: Trace, kind: object) -> None:
+        """The job's kind as the trace's name (and searchable)."""
+        if type(kind) is not str or not 0 < len(kind) <= MAX_NAME:
+            kind = _text(kind)
+            if kind is None:
+                return
+        t.name = kind
+
+    def _job_state(self, event: Event, state: str) -> None:
+        """A job event with its trace's new state: the general case of every job topic."""
+        data = event.data
         job_id: Any = data.get("job_id")
         ts = event.ts
         # A trace's id is a checked one: an id that finds a trace needs no other check.
@@ -1207,13 +1267,7 @@ class TraceStore(Store):
         if state == "queued" or t.name is None:
             kind = data.get("kind")
             if kind is not None:
-                if type(kind) is not str or not 0 < len(kind) <= MAX_NAME:
-                    kind = _text(kind)
-                if kind is not None:
-                    t.name = kind
-                    words = t.words
-                    if kind not in words and len(words) < SEARCH_WORDS:
-                        words[kind] = None
+                self._job_name(t, kind)
         before = t.job_state
         if state in _DONE:
             if before not in _DONE:

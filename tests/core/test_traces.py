@@ -207,6 +207,65 @@ def test_tasks_and_jobs_open_and_close_the_trace() -> None:
     assert store.get("job-2")["status"] == "cancelled"  # type: ignore[index]
 
 
+def test_a_jobs_trace_follows_its_lifecycle_in_any_order() -> None:
+    store = TraceStore()
+
+    def job(topic: str, ts: float, job_id: str = "j", **data: Any) -> None:
+        store.apply(ev(topic, agent=None, trace=None, ts=ts, job_id=job_id, **data))
+
+    # The usual order: queued, running, done; the trace spans enqueue to completion.
+    job("job.enqueued", T0, kind="codegen")
+    job("job.started", T0 + 1)
+    assert store.trace("j").job_state == "running"  # type: ignore[union-attr]
+    job("job.completed", T0 + 3)
+    summary = store.get("j")
+    assert summary is not None
+    assert (summary["status"], summary["name"], summary["start"], summary["end"]) == (
+        "ok",
+        "codegen",
+        T0,
+        T0 + 3,
+    )
+    job("job.started", T0 + 2)  # a late start of a finished job changes nothing
+    assert store.get("j") == summary
+    # Started before it was enqueued (two producers): one trace, from the earliest time.
+    job("job.started", T0 + 5, job_id="k")
+    job("job.enqueued", T0 + 4, job_id="k", kind="review")
+    k = store.get("k")
+    assert k is not None and (k["status"], k["name"], k["start"]) == ("running", "review", T0 + 4)
+    # A job known only from its end takes its name from it; success=False means failed.
+    job("job.completed", T0 + 6, job_id="m", kind="deploy", success=False)
+    m = store.get("m")
+    assert m is not None and (m["status"], m["name"], m["end"]) == ("failed", "deploy", T0 + 6)
+    # A completion that gives a status is read from it.
+    job("job.enqueued", T0, job_id="n")
+    job("job.completed", T0 + 1, job_id="n", status="cancelled")
+    assert store.get("n")["status"] == "cancelled"  # type: ignore[index]
+    # An id that is not a string is read as text, once; an unhashable one is ignored.
+    job("job.enqueued", T0, job_id=12)
+    job("job.started", T0 + 1, job_id="12")
+    job("job.completed", T0 + 2, job_id=["x"])
+    assert store.get("12")["status"] == "running"  # type: ignore[index]
+    assert len(store) == 5
+
+
+def test_a_text_filter_finds_names_agents_models_and_errors() -> None:
+    store = TraceStore()
+    store.apply(ev("job.enqueued", agent=None, trace=None, job_id="job-7", kind="codegen"))
+    store.apply(start("r", trace="job-7", kind="task", name="Plan the change"))
+    store.apply(ev("span.started", agent="rag_service", trace="job-7", span="q", name="retrieve"))
+    store.apply(start("c", "r", trace="job-7", name="chat", model="gpt-4o-mini"))
+    store.apply(end("c", T0 + 1, trace="job-7", model="gpt-4o-mini-2024-07-18"))
+    store.apply(end("q", T0 + 1, trace="job-7", status="error", error="index offline"))
+    store.apply(start("r", trace="other", kind="task", name="unrelated"))
+    for text in ("JOB-7", "codegen", "plan the", "RAG_SERVICE", "4o-mini-2024", "offline"):
+        assert [t["id"] for t in store.query(text=text)] == ["job-7"], text
+    assert store.query(text="nowhere") == []
+    # The text is rebuilt when the trace changes.
+    store.apply(start("d", "r", trace="job-7", name="deploy step"))
+    assert [t["id"] for t in store.query(text="deploy step")] == ["job-7"]
+
+
 def test_a_trace_without_a_job_is_judged_by_its_root() -> None:
     store = TraceStore()
     store.apply(start("r", ts=T0, trace="x"))
