@@ -178,6 +178,42 @@ def test_query_text_is_case_insensitive_and_searches_exc() -> None:
     assert len(buf.query(text="")) == 3
 
 
+_TEXT_ALPHABET = st.sampled_from(list("abAB xß\x00Kk\u212aſs\n\u0130i"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.text(_TEXT_ALPHABET, max_size=12),
+            st.none() | st.text(_TEXT_ALPHABET, max_size=8),
+        ),
+        max_size=1_200,  # more than the first chunk, so chunks of two sizes are searched
+    ),
+    needle=st.text(_TEXT_ALPHABET, min_size=1, max_size=4),
+    limit=st.none() | st.integers(0, 50),
+)
+def test_property_text_filter_is_the_line_by_line_casefold_match(
+    lines: list[tuple[str, str | None]], needle: str, limit: int | None
+) -> None:
+    # The text filter searches whole chunks at once (joined, folded, mapped back by offsets);
+    # its answer must be exactly the line-by-line definition, with folds that change lengths
+    # (ß -> ss, İ -> i̇), the Kelvin sign, the chunks' separator and newlines in the texts.
+    buf = LogBuffer(clock=FakeClock(), capacity=max(len(lines), 1))
+    for i, (message, exc) in enumerate(lines):
+        extra = {"exc": exc} if exc is not None else {}
+        buf.apply(log_event(message or ".", ts=1e9 + i, **extra))
+    fold = needle.casefold()
+    expected = [
+        rec["seq"]
+        for rec in buf.query(limit=None)
+        if fold in rec["message"].casefold() or (rec["exc"] and fold in rec["exc"].casefold())
+    ]
+    if limit is not None:
+        expected = expected[len(expected) - limit :] if limit else []
+    assert [rec["seq"] for rec in buf.query(text=needle, limit=limit)] == expected
+
+
 def test_query_regex_and_invalid_regex() -> None:
     buf = filled(20)
     hits = buf.query(text=r"^message 1\d$", regex=True)
