@@ -210,7 +210,7 @@ def test_property_text_filter_is_the_line_by_line_casefold_match(
         if fold in rec["message"].casefold() or (rec["exc"] and fold in rec["exc"].casefold())
     ]
     if limit is not None:
-        expected = expected[len(expected) - limit :] if limit else []
+        expected = expected[-limit:] if limit else []
     assert [rec["seq"] for rec in buf.query(text=needle, limit=limit)] == expected
 
 
