@@ -394,7 +394,7 @@ class Correlator:
         if node.delegated or node.kind != "agent":  # an agent waiting for its delegator keeps it
             node.norm = None
         record.attributes = _EMPTY
-        record.events = []
+        record.events = ()
         record.resource = _EMPTY
 
     # -- events --------------------------------------------------------------------------------

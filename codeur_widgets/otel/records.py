@@ -64,7 +64,7 @@ class SpanRecord:
         *,
         status_code: int = STATUS_UNSET,
         status_message: str = "",
-        events: list[SpanEvent] | None = None,
+        events: list[SpanEvent] | tuple[SpanEvent, ...] | None = None,
         parent_remote: bool | None = None,
         resource: dict[str, Any] | None = None,
         scope: str = "",
@@ -78,7 +78,9 @@ class SpanRecord:
         self.attributes = attributes
         self.status_code = status_code
         self.status_message = status_message
-        self.events = events or []
+        # A tuple, shared when empty: a record is kept (as its node's) long after it ended,
+        # and an empty list per span is an object more for the garbage collector to walk.
+        self.events: tuple[SpanEvent, ...] = tuple(events) if events else ()
         self.parent_remote = parent_remote
         self.resource = resource or {}
         self.scope = scope
