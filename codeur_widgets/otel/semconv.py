@@ -378,7 +378,7 @@ def normalize(record: SpanRecord, capture_content: bool) -> Norm:
     name = record.name or ""
 
     # Only the attributes the table knows are looked up: most spans carry a few of them.
-    hit = attrs.keys() & KNOWN_KEYS
+    hit = KNOWN_KEYS.intersection(attrs)  # half the cost of `attrs.keys() & KNOWN_KEYS`
     get = attrs.get if hit else _nothing
 
     operation = get(OPERATION)
@@ -449,16 +449,36 @@ def normalize(record: SpanRecord, capture_content: bool) -> Norm:
             n.input = _content(_first(attrs, INPUT_KEYS))
             n.output = _content(_first(attrs, OUTPUT_KEYS))
 
+    if len(attrs) > len(hit):  # some attributes are not the mapping's: keep them (bounded)
+        n.attributes, n.dropped = _kept(attrs)
+    return n
+
+
+def _kept(attrs: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The attributes the mapping does not read and that are not content, JSON-safe and
+    bounded, and how many were dropped past :data:`MAX_ATTRIBUTES` or for a bad key."""
     kept: dict[str, Any] = {}
     dropped = 0
     skip = MAPPED_KEYS
+    content_keys = CONTENT_KEYS
+    prefixes = CONTENT_PREFIXES
     for key, value in attrs.items():
-        if key in skip or _is_content(key):
+        if key in skip or key in content_keys:
             continue
-        if len(kept) >= MAX_ATTRIBUTES or not isinstance(key, str) or len(key) > MAX_NAME:
+        if type(key) is not str or len(key) > MAX_NAME or len(kept) >= MAX_ATTRIBUTES:
+            if isinstance(key, str) and key.startswith(prefixes):
+                continue
             dropped += 1
             continue
-        kept[key if key.isascii() else clip(key)] = safe_value(value)
-    n.attributes = kept
-    n.dropped = dropped
-    return n
+        if key.startswith(prefixes):
+            continue
+        t = type(value)
+        # safe_value's usual cases inline: short ASCII text, an int, a finite float.
+        if not (
+            (t is str and len(value) <= MAX_ATTRIBUTE_TEXT and value.isascii())
+            or (t is int and -(2**63) <= value < 2**63)
+            or (t is float and math.isfinite(value))
+        ):
+            value = safe_value(value)
+        kept[key if key.isascii() else clip(key)] = value
+    return kept, dropped
