@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core.events import Event
+from ..core.gcpause import paused_gc
 from ..core.waker import LoopWaker
 from .correlate import DEFAULT_HOLD, Correlator
 
@@ -124,6 +125,10 @@ class SpanPipeline:
         self.hub.publish_many(events)
 
     def _drain(self) -> None:
+        with paused_gc():  # a slice's records, nodes and events are no cyclic garbage
+            self._drain_slice()
+
+    def _drain_slice(self) -> None:
         items = self._items
         deadline = time.perf_counter() + DRAIN_SLICE
         call = self._call
