@@ -52,6 +52,7 @@ from redis.retry import Retry
 
 from ..core.clock import Clock, wall_clock
 from ..core.events import Event, InvalidEvent, Publisher
+from ..core.gcpause import paused_gc
 from ..core.tasks import wait_cancelled
 from ._common import Backoff, LagStats, ParsedURL, int_param, mask_url, parse_url, scrub
 from ._resp import parser_class
@@ -512,7 +513,8 @@ class RedisStreamSource(_Endpoint):
         if token.stopped:
             # Read after stop() was asked for: leave the entries pending, apply nothing more.
             raise _Stopped
-        ids, dead = self._apply(entries)
+        with paused_gc():  # a batch's events are no cyclic garbage (see core.gcpause)
+            ids, dead = self._apply(entries)
         if not ids:
             return
         # Dead-letter copies and the ack go together (MULTI/EXEC): a malformed entry is either
