@@ -909,7 +909,8 @@ class TraceStore(Store):
             s.error_type = error_type
             s.error = error
         if not _END_FIELDS.isdisjoint(data):  # a task's end usually has none of them
-            self._merge_end(t, s, data)
+            # A self-describing end had its attributes merged by _describe already.
+            self._merge_end(t, s, data, attributes=not described)
             self._usage(t, s, data, ts)
         if status == "error":
             self._count_error(t, s, error_type, error)
@@ -918,7 +919,9 @@ class TraceStore(Store):
         self.version = version = self.version + 1
         t.ver = s.ver = version
 
-    def _merge_end(self, t: Trace, s: Span, data: dict[str, Any]) -> None:
+    def _merge_end(
+        self, t: Trace, s: Span, data: dict[str, Any], *, attributes: bool = True
+    ) -> None:
         get = data.get
         model = get("model")
         if model is not None and model != s.model and (model := _text(model)) is not None:
@@ -926,9 +929,10 @@ class TraceStore(Store):
         first = get("first_token_at")
         if first is not None and (first := _number(first)) is not None:
             s.first_token_at = first
-        attributes = get("attributes")
-        if attributes and isinstance(attributes, dict):
-            s.attributes = _merge_attributes(s.attributes, attributes)
+        if attributes:
+            new = get("attributes")
+            if new and isinstance(new, dict):
+                s.attributes = _merge_attributes(s.attributes, new)
         if "output" in data:
             self._keep_content(s, "output", data["output"])
 
@@ -1327,11 +1331,18 @@ def _merge_attributes(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[s
     for key, value in new.items():
         if len(merged) >= 64 and key not in merged:
             break
-        if isinstance(value, str):
-            value = cut_text(value, 1_024)
-        elif not (value is None or isinstance(value, (bool, int, float))):
-            value = cut_text(json.dumps(value, default=str), 1_024)
-        merged[str(key)[:128]] = value
+        t = type(value)
+        if t is str:  # the usual values first: a short text, a number
+            if len(value) > 1_024:
+                value = cut_text(value, 1_024)
+        elif not (value is None or t is int or t is float or t is bool):
+            if isinstance(value, str):
+                value = cut_text(value, 1_024)
+            elif not isinstance(value, (bool, int, float)):
+                value = cut_text(json.dumps(value, default=str), 1_024)
+        if type(key) is not str or len(key) > 128:
+            key = str(key)[:128]
+        merged[key] = value
     return merged
 
 
