@@ -146,6 +146,8 @@ MAPPED_KEYS = frozenset(
 )
 #: Every attribute the table reads (a span's keys are intersected with it once).
 USAGE_KEYS = frozenset({*INPUT_TOKEN_KEYS, *OUTPUT_TOKEN_KEYS, *COST_KEYS})
+_GRAPH_KEYS = frozenset({GRAPH_NODE_ID, "graph.node.name", GRAPH_PARENT_ID})
+_MODEL_KEYS = frozenset({*MODEL_RESPONSE_KEYS, *MODEL_REQUEST_KEYS})
 KNOWN_KEYS = frozenset(
     {*MAPPED_KEYS, "graph.node.name", *TASK_KEYS, *INPUT_KEYS, *OUTPUT_KEYS, "error.type"}
 )
@@ -267,14 +269,6 @@ def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _nothing(key: str) -> None:
-    return None
-
-
-def _none(attrs: Any, keys: Any) -> None:
-    return None
-
-
 def _text(value: Any, limit: int = MAX_NAME) -> str | None:
     """A printable one-line text, cut at ``limit``; None for nothing usable."""
     if value is None:
@@ -377,21 +371,26 @@ def normalize(record: SpanRecord, capture_content: bool) -> Norm:
     n = Norm()
     name = record.name or ""
 
-    # Only the attributes the table knows are looked up: most spans carry a few of them.
+    # Only the attributes the table knows are looked up, and a group of them only when the span
+    # has one (`hit`): most spans carry a few, and an absent one costs a look-up and a call.
     hit = KNOWN_KEYS.intersection(attrs)  # half the cost of `attrs.keys() & KNOWN_KEYS`
-    get = attrs.get if hit else _nothing
-
-    operation = get(OPERATION)
-    oi_kind = get(OI_KIND)
     kind = None
-    if isinstance(operation, str) and operation:
-        kind = GENAI_OPERATIONS.get(operation, "other")
-    if kind is None and isinstance(oi_kind, str) and oi_kind:
-        kind = OPENINFERENCE_KINDS.get(oi_kind.upper(), "other")
-    node_id = _text(get(GRAPH_NODE_ID))
-    node_name = _text(get("graph.node.name"))
-    if (node_id or node_name) and kind in (None, "other") and oi_kind not in ("LLM", "TOOL"):
-        kind = "agent"
+    oi_kind = None
+    node_id = None
+    if hit:
+        operation = attrs.get(OPERATION)
+        oi_kind = attrs.get(OI_KIND)
+        if isinstance(operation, str) and operation:
+            kind = GENAI_OPERATIONS.get(operation, "other")
+        if kind is None and isinstance(oi_kind, str) and oi_kind:
+            kind = OPENINFERENCE_KINDS.get(oi_kind.upper(), "other")
+        if not hit.isdisjoint(_GRAPH_KEYS):
+            node_id = _text(attrs.get(GRAPH_NODE_ID))
+            node_name = _text(attrs.get("graph.node.name"))
+            graph_node = node_id or node_name
+            if graph_node and kind in (None, "other") and oi_kind not in ("LLM", "TOOL"):
+                kind = "agent"
+            n.parent_node = _text(attrs.get(GRAPH_PARENT_ID))
     if name[:1] in "hHtT":
         lowered = name.lower()
         for prefix in HANDOFF_PREFIXES:
@@ -399,36 +398,39 @@ def normalize(record: SpanRecord, capture_content: bool) -> Norm:
                 n.handoff_to = _text(name[len(prefix) :])
                 kind = kind or "tool"
                 break
-    n.semantic = kind is not None or not hit.isdisjoint(AGENT_NAME_KEYS)
-    n.kind = kind or "other"
+    has_name = bool(hit) and not hit.isdisjoint(AGENT_NAME_KEYS)
+    n.semantic = kind is not None or has_name
+    n.kind = kind = kind or "other"
     n.node_id = node_id
-    n.parent_node = _text(get(GRAPH_PARENT_ID))
 
-    first = _first if hit else _none
-    named = _text(first(attrs, AGENT_NAME_KEYS))
-    if n.kind == "agent":
+    named = _text(_first(attrs, AGENT_NAME_KEYS)) if has_name else None
+    if kind == "agent":
         if named:
             n.agent, n.agent_named = named, True
         elif name.startswith("invoke_agent ") and len(name) > 13:
             n.agent = _text(name[13:])
         else:
             n.agent = _text(name) or "agent"
-        n.task = _text(first(attrs, TASK_KEYS), 500) or _text(name, 500)
+        task = _text(_first(attrs, TASK_KEYS), 500) if not hit.isdisjoint(TASK_KEYS) else None
+        n.task = task or _text(name, 500)
     elif named:
         n.agent, n.agent_named = named, True
-    if n.kind == "tool":
-        n.tool = _text(first(attrs, TOOL_NAME_KEYS)) or _text(name)
+    if kind == "tool":
+        tool = _text(_first(attrs, TOOL_NAME_KEYS)) if not hit.isdisjoint(TOOL_NAME_KEYS) else None
+        n.tool = tool or _text(name)
 
     if hit:
-        n.model_response = _text(_first(attrs, MODEL_RESPONSE_KEYS))
-        n.model_request = _text(_first(attrs, MODEL_REQUEST_KEYS))
+        if not hit.isdisjoint(_MODEL_KEYS):
+            n.model_response = _text(_first(attrs, MODEL_RESPONSE_KEYS))
+            n.model_request = _text(_first(attrs, MODEL_REQUEST_KEYS))
         if not hit.isdisjoint(USAGE_KEYS):
             n.prompt_tokens = _count(_first(attrs, INPUT_TOKEN_KEYS))
             n.completion_tokens = _count(_first(attrs, OUTPUT_TOKEN_KEYS))
-            n.cost_usd = _money(_first(attrs, COST_KEYS))
+            if not hit.isdisjoint(COST_KEYS):
+                n.cost_usd = _money(_first(attrs, COST_KEYS))
 
     # Errors: the status, GenAI's error.type, and the first exception event.
-    error_type = _text(get("error.type"))
+    error_type = _text(attrs.get("error.type")) if "error.type" in hit else None
     message = _text(record.status_message, 2000) if record.status_message else None
     failed = record.status_code == STATUS_ERROR or error_type is not None
     if failed:
