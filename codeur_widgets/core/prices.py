@@ -78,6 +78,9 @@ class Prices:
         self._overrides: dict[str, ModelPrice] = {}
         self._cache: dict[tuple[str, str | None], object] = {}
         self._tiered: dict[tuple[str, str | None, int, int], float | None] = {}
+        # model -> (input rate, output rate, per call) of the linear prices met with no provider:
+        # cost()'s fast path. Cleared whenever an override changes.
+        self._linear: dict[str, tuple[float, float, float]] = {}
         self._lock = threading.Lock()
         self._module: Any = None
         self._import_failed = False
@@ -102,10 +105,12 @@ class Prices:
         )
         with self._lock:
             self._overrides[model] = price
+            self._linear.clear()
 
     def remove(self, model: str) -> bool:
         """Forget the user's price for ``model``; returns False when there was none."""
         with self._lock:
+            self._linear.clear()
             return self._overrides.pop(model, None) is not None
 
     @property
@@ -145,6 +150,18 @@ class Prices:
         Never raises for odd input: a missing model or a token count that is not a whole
         number >= 0 gives None (unknown), as does a table that cannot be imported.
         """
+        if (
+            provider is None
+            and type(model) is str
+            and type(prompt_tokens) is int
+            and type(completion_tokens) is int
+        ):
+            # The usual call (a model seen before, whole token counts, no provider), in a few
+            # C calls: this runs for every priced span, in the trace store and on the cards.
+            linear = self._linear.get(model)
+            if linear is not None and prompt_tokens >= 0 and completion_tokens >= 0:
+                rate_in, rate_out, per_call = linear
+                return (prompt_tokens * rate_in + completion_tokens * rate_out) / 1e6 + per_call
         if not model or not isinstance(model, str):
             return None
         # Whole numbers >= 0 (the common case tested first: this runs for every priced span).
@@ -160,6 +177,8 @@ class Prices:
             if price is None:
                 price = self._table_entry(model, provider)
         if isinstance(price, ModelPrice):
+            if provider is None and len(self._linear) < MAX_MODELS:
+                self._linear[model] = (price.input_per_mtok, price.output_per_mtok, price.per_call)
             rates = prompt * price.input_per_mtok + completion * price.output_per_mtok
             return rates / 1e6 + price.per_call
         if price is _TIERED:

@@ -71,3 +71,19 @@ def test_bad_overrides_are_refused() -> None:
         Prices().set("m", input_per_mtok="1", output_per_mtok=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         Prices().set("", input_per_mtok=1, output_per_mtok=1)
+
+
+def test_a_price_seen_before_follows_a_new_override_and_odd_input() -> None:
+    # cost() remembers the linear rate of each model it priced (its fast path): a user's
+    # override set or removed afterwards must win at once, and odd input must stay unknown.
+    prices = Prices()
+    table = table_cost("gpt-4o", 1_000, 200)
+    assert prices.cost("gpt-4o", 1_000, 200) == pytest.approx(table)
+    assert prices.cost("gpt-4o", 1_000, 200) == pytest.approx(table)  # the fast path
+    prices.set("gpt-4o", input_per_mtok=1, output_per_mtok=1)
+    assert prices.cost("gpt-4o", 1_000_000, 0) == pytest.approx(1.0)
+    assert prices.remove("gpt-4o")
+    assert prices.cost("gpt-4o", 1_000, 200) == pytest.approx(table)
+    for odd in ((-1, 1), (1, -1), (True, 1), (1.5, 1)):
+        assert prices.cost("gpt-4o", *odd) is None
+    assert prices.cost(["gpt-4o"], 1, 1) is None
