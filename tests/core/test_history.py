@@ -7,6 +7,7 @@ Every test uses a real SQLite file in ``tmp_path``; bad files and failures are i
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
 import subprocess
@@ -554,3 +555,20 @@ def test_rows_another_program_wrote_are_read_by_the_standard_librarys_rules(db: 
     assert str(datas[1]["x"]) == "nan" and datas[2]["big"] == float("inf")
     assert len(events) == 3  # the list and the broken row are skipped
     assert past.past is not None and past.past["events"] == 3
+
+
+def test_restore_applies_each_batch_with_the_collector_paused(db: Path) -> None:
+    # History.restore reads, decodes and applies batch after batch with the cyclic collector
+    # paused (core/gcpause): none of it is cyclic garbage. It is on again when restore is done.
+    hub = Hub(clock=FakeClock(T0), collect_system=False, history=db)
+    for i in range(5):
+        hub.publish("job.enqueued", job_id=f"job-{i}")
+    hub.stop()
+    assert hub.history is not None
+    past = Hub(clock=FakeClock(T0), collect_system=False)
+    seen: list[bool] = []
+    past.bus.subscribe("job.*", lambda event: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    assert hub.history.restore(past) == 5
+    assert seen == [False] * 5
+    assert gc.isenabled()
