@@ -87,6 +87,25 @@ def traces(page: Page) -> dict[str, Any]:
     return result
 
 
+def click_row(page: Page, i: int, shows: Any) -> str:
+    """Click span row ``i`` of the waterfall until the details pane shows what ``shows(text)``
+    accepts; returns the details' text.
+
+    A running trace's rows are redrawn as its spans change, and on a loaded machine a redraw can
+    come between Playwright's checks that a row is stable and its click (the click then waits on a
+    detached row until it times out). The row is looked up afresh for each click instead.
+    """
+    row = page.locator(f'.cw-trace-view .cw-tr-row[data-i="{i}"]')
+    deadline = time.monotonic() + 30
+    text = ""
+    while time.monotonic() < deadline:
+        row.dispatch_event("click", timeout=10_000)
+        text = poll(page, lambda: traces(page)["detail"] or "", shows, timeout_s=3)
+        if shows(text):
+            return text
+    return text
+
+
 def select_trace(page: Page, trace_id: str) -> None:
     page.locator(f'.cw-trace-view .cw-tr-item[data-id="{trace_id}"]').click()
     page.locator(f'.cw-tr-item[data-id="{trace_id}"][data-selected="true"]').wait_for(
@@ -191,13 +210,7 @@ def test_a_failed_jobs_span_is_red_with_its_error(lab_page: Page) -> None:
     llm = next(r for r in red if r["kind"] == "llm")
     error_colour = traces(page)["errorColour"]
     assert all(r["colour"] == error_colour for r in red), (error_colour, red)  # drawn red
-    page.locator(f'.cw-trace-view .cw-tr-row[data-i="{llm["i"]}"]').click()
-    detail = poll(
-        page,
-        lambda: traces(page)["detail"] or "",
-        lambda t: "LLM call timed out after 60 s" in t,
-        timeout_s=10,
-    )
+    detail = click_row(page, llm["i"], lambda t: "LLM call timed out after 60 s" in t)
     assert "TimeoutError: LLM call timed out after 60 s" in detail, detail
     assert "failed" in (traces(page)["head"] or ""), traces(page)["head"]
     screenshot(page, "lab-traces-failed")
@@ -217,10 +230,7 @@ def test_a_hostile_prompt_is_literal_text(lab_page: Page) -> None:
     llm = poll(
         page, lambda: [r for r in traces(page)["rows"] if r["kind"] == "llm"], bool, timeout_s=10
     )
-    page.locator(f'.cw-trace-view .cw-tr-row[data-i="{llm[0]["i"]}"]').click()
-    detail = poll(
-        page, lambda: traces(page)["detail"] or "", lambda t: HOSTILE_PROMPT in t, timeout_s=10
-    )
+    detail = click_row(page, llm[0]["i"], lambda t: HOSTILE_PROMPT in t)
     assert HOSTILE_PROMPT in detail and HOSTILE_ANSWER in detail, detail
     page.wait_for_timeout(1_000)  # give an injected handler time to fire
     state = traces(page)
@@ -252,6 +262,9 @@ def test_screenshots_in_light_and_dark(lab_page: Page) -> None:
 
 def test_a_log_line_opens_its_trace_and_a_card_filters_the_list(lab_page: Page) -> None:
     page = lab_page
+    # No filter left by an earlier test (one that failed half-way would leave its own).
+    page.locator(".cw-trace-view input[aria-label='search traces']").fill("")
+    page.locator(".cw-trace-view select[aria-label='status']").select_option("")
     # A log line written inside a job carries its trace: clicking it selects that trace.
     newest = page.locator(".cw-log-tail .cw-log-row[data-trace]").last
     newest.wait_for(timeout=20_000)
