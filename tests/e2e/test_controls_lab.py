@@ -237,7 +237,8 @@ def test_time_range_and_admin_controls(lab: LabServer, tall_page: Page) -> None:
         resumed = poll(
             page,
             lambda: agent(page, "request_planner"),
-            lambda a: a["badge"] != "paused",
+            # The card and the graph are two widgets, each redrawn on its own frame: wait for both.
+            lambda a: a["badge"] != "paused" and not a["node"].endswith("(paused)"),
             timeout_s=10,
         )
         assert resumed["node"] == "Request planner" and "resumed" in resumed["note"], resumed
