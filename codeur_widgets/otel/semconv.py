@@ -364,6 +364,11 @@ def _is_content(key: str) -> bool:
     return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)
 
 
+# Attributes the table knows that are neither read by the mapping nor content: kept, as the
+# attributes it does not know are (normalize skips _kept only when a span has neither).
+_KEPT_KNOWN = frozenset(k for k in KNOWN_KEYS if k not in MAPPED_KEYS and not _is_content(k))
+
+
 # -- the normaliser --------------------------------------------------------------------------
 def normalize(record: SpanRecord, capture_content: bool) -> Norm:
     """What ``record`` means: kind, agent, model, usage, error, content, kept attributes."""
@@ -451,7 +456,7 @@ def normalize(record: SpanRecord, capture_content: bool) -> Norm:
             n.input = _content(_first(attrs, INPUT_KEYS))
             n.output = _content(_first(attrs, OUTPUT_KEYS))
 
-    if len(attrs) > len(hit):  # some attributes are not the mapping's: keep them (bounded)
+    if len(attrs) > len(hit) or not hit.isdisjoint(_KEPT_KNOWN):  # some are kept (bounded)
         n.attributes, n.dropped = _kept(attrs)
     return n
 

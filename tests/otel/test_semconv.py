@@ -216,3 +216,19 @@ def test_unknown_attributes_are_kept_bounded_and_json_safe() -> None:
 def test_names_are_printable_and_bounded() -> None:
     n = norm("x", {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a\x00b" * 100})
     assert n.agent is not None and n.agent.isprintable() and len(n.agent) <= 128
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"gen_ai.agent.description": "plans the work"},  # known to the table, not mapped
+        {"gen_ai.operation.name": "chat", "gen_ai.agent.description": "plans"},
+        {"server.address": "api.example.com"},  # unknown to the table
+    ],
+)
+def test_attributes_the_mapping_does_not_read_are_kept(attrs: dict[str, object]) -> None:
+    # normalize skips its loop over the kept attributes when a span has none to keep: a known
+    # attribute that the mapping does not read (an agent's description) must still be kept.
+    kept = normalize(span("step", dict(attrs)), capture_content=False).attributes
+    unread = {k: v for k, v in attrs.items() if k != "gen_ai.operation.name"}
+    assert kept == unread
