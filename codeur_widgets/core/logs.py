@@ -468,7 +468,6 @@ _SEP = "\x00"
 _FIRST_CHUNK = 512
 _MESSAGE = operator.itemgetter(_Record._fields.index("message"))
 _EXC = operator.itemgetter(_Record._fields.index("exc"))
-_NONES = itertools.repeat(None)
 _MAX_CHUNK = 2_048  # ~0.4 MB of text: larger joins page-fault (glibc mmaps them) and run slower
 
 
@@ -482,9 +481,8 @@ def _containing(chunk: list[_Record], needle: str) -> list[_Record]:
     counting separators. Several times faster than folding and searching line by line.
     """
     texts = list(map(_MESSAGE, chunk))
-    excs = list(map(_EXC, chunk))
-    with_exc = list(itertools.compress(range(len(excs)), map(operator.is_not, excs, _NONES)))
-    texts.extend(excs[i] for i in with_exc)
+    with_exc = [i for i, exc in enumerate(map(_EXC, chunk)) if exc is not None]
+    texts.extend(chunk[i].exc for i in with_exc)
     joined = _SEP.join(texts)
     folded = joined.casefold()
     if _SEP in needle or len(folded) != len(joined) or joined.count(_SEP) != len(texts) - 1:

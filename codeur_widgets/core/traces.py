@@ -1331,15 +1331,13 @@ def _merge_attributes(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[s
     for key, value in new.items():
         if len(merged) >= 64 and key not in merged:
             break
-        t = type(value)
-        if t is str:  # the usual values first: a short text, a number
+        if type(value) is str:  # the usual value first; cut_text keeps a short text as is
             if len(value) > 1_024:
                 value = cut_text(value, 1_024)
-        elif not (value is None or t is int or t is float or t is bool):
-            if isinstance(value, str):
-                value = cut_text(value, 1_024)
-            elif not isinstance(value, (bool, int, float)):
-                value = cut_text(json.dumps(value, default=str), 1_024)
+        elif isinstance(value, str):
+            value = cut_text(value, 1_024)
+        elif not (value is None or isinstance(value, (bool, int, float))):
+            value = cut_text(json.dumps(value, default=str), 1_024)
         if type(key) is not str or len(key) > 128:
             key = str(key)[:128]
         merged[key] = value

@@ -467,25 +467,11 @@ def _kept(attrs: dict[str, Any]) -> tuple[dict[str, Any], int]:
     kept: dict[str, Any] = {}
     dropped = 0
     skip = MAPPED_KEYS
-    content_keys = CONTENT_KEYS
-    prefixes = CONTENT_PREFIXES
     for key, value in attrs.items():
-        if key in skip or key in content_keys:
+        if key in skip or _is_content(key):
             continue
-        if type(key) is not str or len(key) > MAX_NAME or len(kept) >= MAX_ATTRIBUTES:
-            if isinstance(key, str) and key.startswith(prefixes):
-                continue
+        if len(kept) >= MAX_ATTRIBUTES or not isinstance(key, str) or len(key) > MAX_NAME:
             dropped += 1
             continue
-        if key.startswith(prefixes):
-            continue
-        t = type(value)
-        # safe_value's usual cases inline: short ASCII text, an int, a finite float.
-        if not (
-            (t is str and len(value) <= MAX_ATTRIBUTE_TEXT and value.isascii())
-            or (t is int and -(2**63) <= value < 2**63)
-            or (t is float and math.isfinite(value))
-        ):
-            value = safe_value(value)
-        kept[key if key.isascii() else clip(key)] = value
+        kept[key if key.isascii() else clip(key)] = safe_value(value)
     return kept, dropped
