@@ -3,9 +3,11 @@
 ``redis_throughput()`` starts a throwaway ``redis-server`` on a free loopback port, one Hub
 reading the stream through :class:`~codeur_widgets.transports.redis_streams.RedisStreamSource`,
 and ``emitters`` agent processes that publish the benchmark's mixed event stream through
-:class:`~codeur_widgets.emit.Emitter`. It returns the rate at which events were applied to the
-Hub's stores (from the first ``XADD`` to the last event applied) and the delivery lag from
-``XADD`` (the entry id's time) to applied, over every event.
+:class:`~codeur_widgets.emit.Emitter`, all starting on a common signal once each has started
+Python and built its events (the measure is the pipeline, not the processes' start). It
+returns the rate at which events were applied to the Hub's stores (from the first ``XADD`` to
+the last event applied) and the delivery lag from ``XADD`` (the entry id's time) to applied,
+over every event.
 
 Run alone: ``python -m benchmarks.redis_throughput`` (needs ``redis-server``).
 """
@@ -38,6 +40,9 @@ def _worker(url: str, worker: int, n: int, rate: float) -> int:
     items = mixed_stream(n, seed=worker + 1)
     emitter = Emitter(url, maxlen=10_000_000, buffer=n)
     publish = emitter.publish
+    # Python's start and the workload are not the pipeline: all emitters start publishing together.
+    print("ready", flush=True)
+    sys.stdin.readline()
     start = time.monotonic()
     for i, (topic, agent, data) in enumerate(items):
         publish(topic, agent, data=data)
@@ -50,6 +55,19 @@ def _worker(url: str, worker: int, n: int, rate: float) -> int:
     emitter.close(timeout=1)
     print(json.dumps(health))
     return 0 if delivered and not health["dropped"] else 1
+
+
+def _start_together(procs: list[subprocess.Popen[str]]) -> None:
+    """Wait until every emitter is ready (imported, workload built), then start them at once."""
+    for p in procs:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"an emitter did not start: {line!r}")
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
 
 
 def redis_throughput(
@@ -92,6 +110,7 @@ def redis_throughput(
                 subprocess.Popen(
                     [sys.executable, "-m", module, "--worker", url, str(w), str(per_emitter),
                      str(rate or 0)],
+                    stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
@@ -99,6 +118,7 @@ def redis_throughput(
                 for w in range(emitters)
             ]  # fmt: skip
             try:
+                await asyncio.to_thread(_start_together, procs)
                 deadline = time.monotonic() + timeout
                 while applied[0] < total and time.monotonic() < deadline:
                     await asyncio.sleep(0.005)
