@@ -147,7 +147,11 @@ def _worker(kind: str, endpoint: str, n: int, rate: float, prefix: str, out: str
         batches.append((sent, [format(s.context.span_id, "016x") for s in batch]))
     if not pre:
         exporter.shutdown()
-    Path(out).write_text(json.dumps({"batches": batches, "failures": failures}))
+    # The hub's process reads the summary at once and the span ids (for the lags) only once
+    # every span was applied: parsing them would take its GIL from the hub under test.
+    Path(out + ".batches").write_text(json.dumps(batches))
+    sent_spans = sum(len(ids) for _, ids in batches)
+    Path(out).write_text(json.dumps({"spans": sent_spans, "failures": failures}))
     return 0
 
 
@@ -187,6 +191,21 @@ class _LiveHub:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
+
+
+def _worker_cpu(source: Any) -> float:
+    """CPU seconds of the receiver's decode worker process so far (0: none ran)."""
+    import psutil
+
+    decoder = getattr(source, "_decoder", None)
+    pid = decoder.pid if decoder is not None else None
+    if pid is None:
+        return 0.0
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
 
 
 def otlp_throughput(
@@ -238,20 +257,22 @@ def otlp_throughput(
             for p in procs:
                 if p.poll() is None:
                     p.kill()
-        sent: dict[str, float] = {}
-        failures = 0
+        failures = expected = 0
         for out in outs:
             report = json.loads(Path(out).read_text())
             failures += report["failures"]
-            for t, ids in report["batches"]:
-                for sid in ids:
-                    sent[sid] = t
-        expected = len(sent)
+            expected += report["spans"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and len(live.applied) < expected:
             time.sleep(0.05)
         health = live.call(source.health)
+        worker_cpu = _worker_cpu(source)
         applied = dict(live.applied)
+        sent: dict[str, float] = {}
+        for out in outs:
+            for t, ids in json.loads(Path(out + ".batches").read_text()):
+                for sid in ids:
+                    sent[sid] = t
     lags = [(applied[s] - t) * 1000.0 for s, t in sent.items() if s in applied]
     first = min(sent.values()) if sent else 0.0
     last = max(applied.values()) if applied else first
@@ -268,6 +289,7 @@ def otlp_throughput(
         "lag_p99_ms": round(percentile(lags, 99)),
         "lag_max_ms": round(max(lags, default=0.0)),
         "export_failures": failures,
+        "decode_worker_cpu_s": worker_cpu,
         "rejected": health.get("rejected_spans", 0) + health.get("overloaded", 0),
         "health": health,
     }

@@ -11,6 +11,8 @@ win over them):
 * ``hold``: seconds a span waits for its parent (see :mod:`codeur_widgets.otel.correlate`);
 * ``capture_content``: ``1`` keeps messages and tool arguments (default: dropped, unless the hub's
   ``capture_content`` is True).
+* ``decode_process``: ``0`` decodes every request in the receiver's threads (default: large
+  requests in a worker process).
 
 It binds to the host of the URL, loopback when none is given; port ``0`` picks a free one
 (``source.port`` once started).
@@ -25,7 +27,9 @@ data; 401 without the token; 404 / 405 for another path or method; 411 without a
 ``Retry-After`` while the hub's backlog is full; gRPC: INVALID_ARGUMENT, UNAUTHENTICATED,
 RESOURCE_EXHAUSTED, UNAVAILABLE). Decoded records then go through the same
 :class:`~codeur_widgets.otel.pipeline.SpanPipeline` as in-process spans: one append per request,
-correlated on the loop in short slices.
+correlated on the loop in short slices. Large requests (32 KiB and more) are decoded in a
+worker process instead (:mod:`codeur_widgets.otel.decode_worker`; ``decode_process=0`` turns it
+off): threads share one GIL, so decoding on them took turns with the loop on one core.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from .decode import (
     status_body,
     traces_response,
 )
+from .decode_worker import DecodeWorker
 from .pipeline import SpanPipeline
 from .records import LogRecord, SpanRecord
 
@@ -70,7 +75,7 @@ DRAIN_LIMIT = 64 << 20
 """Bytes of a refused body still read (and dropped) so the client sees the answer; beyond, the
 connection is closed at once."""
 READ_TIMEOUT = 30.0
-_PARAMS = frozenset({"token", "max_body", "hold", "capture_content"})
+_PARAMS = frozenset({"token", "max_body", "hold", "capture_content", "decode_process"})
 _PROTO_TYPES = ("application/x-protobuf", "application/protobuf")
 _COUNTERS = {
     400: "bad_requests",
@@ -131,6 +136,7 @@ class _Receiver:
         max_body: int | None = None,
         hold: float | None = None,
         capture_content: bool | None = None,
+        decode_process: bool | None = None,
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"an OTLP URL must be a string, got {type(url).__name__}")
@@ -162,6 +168,11 @@ class _Receiver:
         if capture_content is None and "capture_content" in params:
             capture_content = params["capture_content"].lower() in ("1", "true", "yes")
         self._capture_option = capture_content
+        if decode_process is None:
+            decode_process = params.get("decode_process", "1").lower() not in ("0", "false", "no")
+        self.decode_process = bool(decode_process)
+        # Large requests are decoded in a worker process (made at start, closed at stop).
+        self._decoder: DecodeWorker | None = None
         self.pipeline: SpanPipeline | None = None
         self.counts = {
             "requests": 0, "spans": 0, "logs": 0, "rejected_spans": 0, "bad_requests": 0,
@@ -185,6 +196,21 @@ class _Receiver:
             return True
         expected = f"Bearer {self._token}".encode()
         return header is not None and hmac.compare_digest(header.strip().encode(), expected)
+
+    def _decode_traces(self, body: bytes, content: str) -> Decoded:
+        """A request's spans: large requests in the decode worker when there is one."""
+        decoder = self._decoder
+        decoded = decoder.try_decode(body, content) if decoder is not None else None
+        return decoded if decoded is not None else decode_traces(body, content)
+
+    def _start_decoder(self) -> None:
+        if self.decode_process and self._decoder is None:
+            self._decoder = DecodeWorker()  # its process starts with the first large request
+
+    def _stop_decoder(self) -> None:
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            decoder.close()
 
     def _make_pipeline(self, hub: Hub) -> SpanPipeline:
         capture = self._capture_option
@@ -254,6 +280,8 @@ class _Receiver:
         }
         if self.pipeline is not None:
             out.update(self.pipeline.health())
+        if self._decoder is not None:
+            out.update(self._decoder.health())
         if self.last_error:
             out["last_error"] = self._scrub(self.last_error)
         return out
@@ -371,7 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body(receiver.max_body)
             body = decompress(body, self.headers.get("Content-Encoding") or "", receiver.max_body)
             try:
-                decode = decode_traces if path == "/v1/traces" else decode_logs
+                decode = receiver._decode_traces if path == "/v1/traces" else decode_logs
                 with paused_gc():  # thousands of records, none of them cyclic garbage
                     decoded = decode(body, content)
             except DecodeFailed as exc:
@@ -477,6 +505,7 @@ class OTLPHttpSource(_Receiver):
             return
         self.pipeline = self._make_pipeline(hub)
         self.pipeline.start(hub)
+        self._start_decoder()
         try:
             server = _Server((self.host, self._requested_port), self)
         except OSError as exc:
@@ -500,6 +529,7 @@ class OTLPHttpSource(_Receiver):
             self._thread.join(2.0)
             self._thread = None
         self.port = None
+        self._stop_decoder()
         if self.pipeline is not None:
             self.pipeline.stop()
 
@@ -523,6 +553,7 @@ class OTLPGrpcSource(_Receiver):
 
         self.pipeline = self._make_pipeline(hub)
         self.pipeline.start(hub)
+        self._start_decoder()
         server = grpc.server(
             ThreadPoolExecutor(max_workers=4, thread_name_prefix="codeur_widgets.otlp.grpc"),
             options=[
@@ -568,7 +599,7 @@ class OTLPGrpcSource(_Receiver):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         try:
             with paused_gc():
-                decoded = (decode_traces if traces else decode_logs)(request, "proto")
+                decoded = (self._decode_traces if traces else decode_logs)(request, "proto")
         except DecodeFailed as exc:
             self._count("bad_requests")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"undecodable request: {exc}")
@@ -593,6 +624,7 @@ class OTLPGrpcSource(_Receiver):
         if server is not None:
             server.stop(grace=0.5).wait(2.0)
         self.port = None
+        self._stop_decoder()
         if self.pipeline is not None:
             self.pipeline.stop()
 
