@@ -182,10 +182,12 @@ def test_small_bodies_and_a_worker_that_cannot_start_stay_in_process(
 def test_the_receiver_applies_large_requests_through_the_worker() -> None:
     with live("otlp://127.0.0.1:0") as h:
         bodies = [big_request(300).SerializeToString() for _ in range(6)]
-        for body in bodies:
-            status, _, _ = post(h.port, body)
-            assert status == 200
-            time.sleep(0.3)  # the first request starts the worker
+        assert post(h.port, bodies[0])[0] == 200  # decoded here; it starts the worker
+        deadline = time.monotonic() + 30
+        while not h.hub.sources[0].health()["decode_worker"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for body in bodies[1:]:
+            assert post(h.port, body)[0] == 200
         h.settle()
         health = h.hub.sources[0].health()
         assert health["decoded_in_worker"] >= 1, health
