@@ -193,3 +193,18 @@ def wait_for_quiet(limit: float = 30.0, below: float = 15.0) -> tuple[float, flo
     while busy > below and time.monotonic() - t0 < limit:
         busy = psutil.cpu_percent(interval=0.5)
     return time.monotonic() - t0, first
+
+
+def start_together(procs: list[subprocess.Popen[str]], what: str) -> None:
+    """Wait until each worker process printed ``ready`` (started, its work built), then tell
+    them all ``go`` at once: a rate measured from the first message then measures the pipeline,
+    not the processes' start."""
+    for p in procs:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"{what} did not start: {line!r}")
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._report import percentile
+from ._report import percentile, start_together
 
 TARGET_RATE = 20_000.0
 """Spans/s into one Hub that the OpenTelemetry issue promises."""
@@ -242,15 +242,7 @@ def otlp_throughput(
                 subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             )
         try:
-            for p in procs:
-                assert p.stdout is not None
-                line = p.stdout.readline()
-                if line.strip() != "ready":
-                    raise RuntimeError(f"an exporter did not start: {line!r}")
-            for p in procs:
-                assert p.stdin is not None
-                p.stdin.write("go\n")
-                p.stdin.flush()
+            start_together(procs, "an exporter")
             for p in procs:
                 p.wait(timeout)
         finally:

@@ -28,6 +28,7 @@ from codeur_widgets.emit import Emitter
 from codeur_widgets.transports.redis_server import RedisServer
 from codeur_widgets.transports.redis_streams import RedisStreamSource
 
+from ._report import start_together
 from .workload import mixed_stream
 
 TARGET_RATE = 50_000.0
@@ -55,19 +56,6 @@ def _worker(url: str, worker: int, n: int, rate: float) -> int:
     emitter.close(timeout=1)
     print(json.dumps(health))
     return 0 if delivered and not health["dropped"] else 1
-
-
-def _start_together(procs: list[subprocess.Popen[str]]) -> None:
-    """Wait until every emitter is ready (imported, workload built), then start them at once."""
-    for p in procs:
-        assert p.stdout is not None
-        line = p.stdout.readline()
-        if line.strip() != "ready":
-            raise RuntimeError(f"an emitter did not start: {line!r}")
-    for p in procs:
-        assert p.stdin is not None
-        p.stdin.write("go\n")
-        p.stdin.flush()
 
 
 def redis_throughput(
@@ -118,7 +106,7 @@ def redis_throughput(
                 for w in range(emitters)
             ]  # fmt: skip
             try:
-                await asyncio.to_thread(_start_together, procs)
+                await asyncio.to_thread(start_together, procs, "an emitter")
                 deadline = time.monotonic() + timeout
                 while applied[0] < total and time.monotonic() < deadline:
                     await asyncio.sleep(0.005)
