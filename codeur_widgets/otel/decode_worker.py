@@ -126,7 +126,9 @@ class DecodeWorker:
         self._conn: Any = None
         self._process: Any = None
         self._starting = False
-        self._closed = False
+        # Closed: every request stays with the caller. From the start where no worker can run
+        # (the socket pair handed to the child needs POSIX), so no start is tried there.
+        self._closed = os.name != "posix"
         self.starts = 0
         self.deaths = 0
         self.in_worker = 0  # requests decoded by the worker
@@ -240,9 +242,7 @@ class DecodeWorker:
 
 
 def _spawn() -> tuple[Connection, subprocess.Popen[bytes]]:
-    """Start a worker and wait until it answers a tiny request (its imports done)."""
-    if os.name != "posix":
-        raise RuntimeError("the decode worker needs a POSIX system")
+    """Start a worker and wait until it answers a tiny request (its imports done). POSIX."""
     ours, theirs = socket.socketpair()
     try:
         process = subprocess.Popen(

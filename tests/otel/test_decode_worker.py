@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -79,6 +81,16 @@ def fields(decoded: Any) -> list[tuple[Any, ...]]:
     ]  # fmt: skip
 
 
+@contextmanager
+def running_worker(body: bytes) -> Iterator[DecodeWorker]:
+    """A worker started by ``body`` (a large request), closed on the way out."""
+    worker = started(DecodeWorker(), body)
+    try:
+        yield worker
+    finally:
+        worker.close()
+
+
 def started(worker: DecodeWorker, body: bytes) -> DecodeWorker:
     """The first large body starts the worker (and is left to the caller); wait until it runs."""
     assert worker.try_decode(body, "proto") is None
@@ -92,8 +104,7 @@ def started(worker: DecodeWorker, body: bytes) -> DecodeWorker:
 def test_a_large_request_decoded_by_the_worker_equals_the_in_process_decoding() -> None:
     body = big_request().SerializeToString()
     assert len(body) >= WORKER_MIN_BYTES
-    worker = started(DecodeWorker(), body)
-    try:
+    with running_worker(body) as worker:
         decoded = worker.try_decode(body, "proto")
         assert decoded is not None and worker.in_worker == 1
         here = decode_traces(body, "proto")
@@ -105,14 +116,11 @@ def test_a_large_request_decoded_by_the_worker_equals_the_in_process_decoding() 
         in_worker = worker.try_decode(doc, "json")
         assert in_worker is not None and len(in_worker.records) == 200
         assert fields(in_worker) == fields(decode_traces(doc, "json"))
-    finally:
-        worker.close()
 
 
 def test_bad_and_partly_bad_bodies_fail_alike_in_the_worker() -> None:
     good = big_request().SerializeToString()
-    worker = started(DecodeWorker(), good)
-    try:
+    with running_worker(good) as worker:
         garbage = os.urandom(WORKER_MIN_BYTES + 1000)
         with pytest.raises(DecodeFailed) as in_process:
             decode_traces(garbage, "proto")
@@ -135,14 +143,11 @@ def test_bad_and_partly_bad_bodies_fail_alike_in_the_worker() -> None:
         assert worker.try_decode(doc.encode(), "json") is None
         assert any("\ud800" in r.name for r in decode_traces(doc.encode(), "json").records)
         assert worker.try_decode(good, "proto") is not None  # and it goes on
-    finally:
-        worker.close()
 
 
 def test_a_lost_worker_costs_no_valid_request_and_is_started_again() -> None:
     body = big_request().SerializeToString()
-    worker = started(DecodeWorker(), body)
-    try:
+    with running_worker(body) as worker:
         worker._process.kill()
         worker._process.wait(5)
         # The caller decodes it (None), the loss is counted, a new worker is on its way.
@@ -151,8 +156,6 @@ def test_a_lost_worker_costs_no_valid_request_and_is_started_again() -> None:
         started(worker, body)
         assert worker.try_decode(body, "proto") is not None
         assert worker.starts == 2
-    finally:
-        worker.close()
     assert worker._process is None and worker.try_decode(body, "proto") is None
 
 
