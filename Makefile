@@ -35,7 +35,7 @@ typecheck:
 ## Everything: set-up, lint, types, JS unit tests, Python tests (unit, widgets, notebooks, e2e, integration).
 test: setup lint typecheck
 	cd js && npm test --silent
-	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider
+	$(PY) scripts/run_tests.py
 
 e2e: setup
 	$(PY) -m pytest tests/e2e -q
