@@ -205,7 +205,12 @@ KERNEL_RUN = textwrap.dedent(
         hub.publish("job.enqueued", job_id="job-2", kind="review")
         hub.capture_logging("run", level="INFO")
         logging.getLogger("run").warning("disk almost full")
-        await asyncio.sleep(0.3)  # the real sampler publishes a few system samples
+        # The real sampler publishes a few system samples (waited for: a loaded machine may
+        # take longer than a few intervals to give two).
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(hub.system.snapshot()["series"]["ts"]) < 2:
+            assert asyncio.get_running_loop().time() < deadline, "no two system samples in 20 s"
+            await asyncio.sleep(0.05)
         await hub.aclose()        # flushes the history
         print(hub.history.health()["written"])
 
