@@ -15,6 +15,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from .dashboard_dom import log_total, parse_int, poll, state, wait_for_panels
 from .lab import (
     CURRENT_NOTEBOOK,
@@ -105,6 +107,7 @@ def _flood_result(page: Page) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.cpu_exclusive  # the kernel must really publish 50,000 events/s
 def test_flood_does_not_exceed_iopub_limit_and_counters_match(lab: LabServer, page: Page) -> None:
     write_notebook(lab.root / "flood.ipynb", NOTEBOOK)
     log_offset = lab.log_size()

@@ -51,6 +51,7 @@ def test_run_all_reports_the_cell_that_raised(lab: LabServer, page: Page) -> Non
         run_all_cells(page)
 
 
+@pytest.mark.cpu_exclusive  # the kernel must outrun the server's message-rate limit
 def test_server_log_shows_iopub_overflow(lab: LabServer, page: Page) -> None:
     """Control for the flood test: with the default limit, a cell that sends thousands of IOPub
     messages a second does make the server log "IOPub message rate exceeded", so the flood
