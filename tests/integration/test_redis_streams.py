@@ -151,6 +151,8 @@ def test_two_emitter_processes_deliver_exactly(
         assert tally.exactly_once(), tally.describe()
         assert tally.total == 2 * n
         assert tokens(hub)["worker-0"] == n and tokens(hub)["worker-1"] == n
+        # The ack of the last batch is counted when its round trip returns, after the apply.
+        await wait_for(lambda: src.acked >= 2 * n, 30, lambda: str(src.health()))
         health = src.health()
         assert health["applied"] == 2 * n and health["acked"] >= 2 * n
         assert health["malformed"] == health["duplicates"] == health["trimmed"] == 0
@@ -383,7 +385,10 @@ def test_malformed_and_oversized_entries_are_dead_lettered(
             for i in range(100):
                 emitter.publish("agent.tokens", "worker-0", prompt=1, completion=0, w=0, i=i)
         await wait_for(
-            lambda: tally.total >= 100 and src.read >= 108, 30, lambda: str(src.health())
+            # dead_lettered is counted once the copies' MULTI/EXEC returns, after the read
+            lambda: tally.total >= 100 and src.read >= 108 and src.dead_lettered >= 7,
+            30,
+            lambda: str(src.health()),
         )
         health = src.health()
         assert tally.exactly_once()
