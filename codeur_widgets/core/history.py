@@ -368,6 +368,9 @@ class History:
         self.last_import_errors: list[str] = []
 
         self._write_lock = threading.Lock()
+        # One retention pass at a time: the worker's and apply_retention()'s would each measure
+        # the same size and delete their own fraction of it, together more than needed.
+        self._retention_lock = threading.Lock()
         self._conn = self._open_writer()
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
@@ -697,6 +700,10 @@ class History:
             raise HistoryError(self.path, _explain(exc, self.path)) from exc
 
     def _retention(self) -> int:
+        with self._retention_lock:
+            return self._retention_pass()
+
+    def _retention_pass(self) -> int:
         deleted = 0
         if self.retention_seconds is not None:
             cutoff = self.clock() - self.retention_seconds

@@ -544,9 +544,12 @@ def test_agent_handles_logging_and_async_api_through_redis(
             agent.on_command(lambda command, args: None)
         handler.detach()
         assert await emitter.aclose()
-        await asyncio.sleep(0.3)
-        card = {a["name"]: a for a in hub.snapshot()["agents"]["agents"]}["coding_agent"]
-        assert card["status"] == "offline"  # close() marks its agents offline
+
+        def coder() -> dict[str, Any]:
+            return {a["name"]: a for a in hub.snapshot()["agents"]["agents"]}["coding_agent"]
+
+        # close() marks its agents offline: the event comes through Redis like any other
+        await wait_for(lambda: coder()["status"] == "offline", 20, lambda: str(coder()))
         await hub.aclose()
 
     run(main)
