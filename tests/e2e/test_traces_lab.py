@@ -107,10 +107,23 @@ def click_row(page: Page, i: int, shows: Any) -> str:
 
 
 def select_trace(page: Page, trace_id: str) -> None:
-    page.locator(f'.cw-trace-view .cw-tr-item[data-id="{trace_id}"]').click()
-    page.locator(f'.cw-tr-item[data-id="{trace_id}"][data-selected="true"]').wait_for(
-        timeout=10_000
-    )
+    """Click a trace in the list until it shows as selected. The list is redrawn as the running
+    jobs change: as with :func:`click_row`, a redraw may come between Playwright's stability
+    check and its click (which then waits on a detached item, as it did once on a loaded
+    machine), so each try dispatches the click on the item looked up afresh."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    item = page.locator(f'.cw-trace-view .cw-tr-item[data-id="{trace_id}"]')
+    selected = page.locator(f'.cw-tr-item[data-id="{trace_id}"][data-selected="true"]')
+    deadline = time.monotonic() + 30
+    while True:
+        item.dispatch_event("click", timeout=10_000)
+        try:
+            selected.wait_for(timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
     page.locator(".cw-trace-view .cw-tr-row").first.wait_for(timeout=10_000)
 
 
