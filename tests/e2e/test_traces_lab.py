@@ -9,9 +9,9 @@ The notebook is the quickstart's own cells plus two: one makes the simulator's c
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import nbformat
 import pytest
@@ -82,48 +82,43 @@ _TRACES_JS = """
 """
 
 
+T = TypeVar("T")
+
+
 def traces(page: Page) -> dict[str, Any]:
     result: dict[str, Any] = page.evaluate(_TRACES_JS)
     return result
 
 
-def click_row(page: Page, i: int, shows: Any) -> str:
-    """Click span row ``i`` of the waterfall until the details pane shows what ``shows(text)``
-    accepts; returns the details' text.
+def click_until(page: Page, selector: str, probe: Callable[[], T], done: Callable[[T], bool]) -> T:
+    """Click ``selector`` until ``done(probe())`` (for up to 30 s); returns the last probe.
 
-    A running trace's rows are redrawn as its spans change, and on a loaded machine a redraw can
-    come between Playwright's checks that a row is stable and its click (the click then waits on a
-    detached row until it times out). The row is looked up afresh for each click instead.
+    The trace list and a running trace's rows are redrawn as the jobs and spans change, and on a
+    loaded machine a redraw can come between Playwright's checks that an element is stable and
+    its click (the click then waits on a detached element until it times out). The element is
+    looked up afresh for each click instead, and the click dispatched to it.
     """
-    row = page.locator(f'.cw-trace-view .cw-tr-row[data-i="{i}"]')
+    target = page.locator(selector)
     deadline = time.monotonic() + 30
-    text = ""
-    while time.monotonic() < deadline:
-        row.dispatch_event("click", timeout=10_000)
-        text = poll(page, lambda: traces(page)["detail"] or "", shows, timeout_s=3)
-        if shows(text):
-            return text
-    return text
+    while True:
+        target.dispatch_event("click", timeout=10_000)
+        value = poll(page, probe, done, timeout_s=3)
+        if done(value) or time.monotonic() >= deadline:
+            return value
+
+
+def click_row(page: Page, i: int, shows: Callable[[str], bool]) -> str:
+    """Click span row ``i`` of the waterfall until the details pane shows what ``shows(text)``
+    accepts; returns the details' text."""
+    selector = f'.cw-trace-view .cw-tr-row[data-i="{i}"]'
+    return click_until(page, selector, lambda: traces(page)["detail"] or "", shows)
 
 
 def select_trace(page: Page, trace_id: str) -> None:
-    """Click a trace in the list until it shows as selected. The list is redrawn as the running
-    jobs change: as with :func:`click_row`, a redraw may come between Playwright's stability
-    check and its click (which then waits on a detached item, as it did once on a loaded
-    machine), so each try dispatches the click on the item looked up afresh."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    item = page.locator(f'.cw-trace-view .cw-tr-item[data-id="{trace_id}"]')
+    """Click a trace in the list until it shows as selected, then wait for its waterfall."""
     selected = page.locator(f'.cw-tr-item[data-id="{trace_id}"][data-selected="true"]')
-    deadline = time.monotonic() + 30
-    while True:
-        item.dispatch_event("click", timeout=10_000)
-        try:
-            selected.wait_for(timeout=3_000)
-            break
-        except PlaywrightTimeout:
-            if time.monotonic() > deadline:
-                raise
+    item = f'.cw-trace-view .cw-tr-item[data-id="{trace_id}"]'
+    assert click_until(page, item, selected.count, bool), f"{trace_id!r} never showed selected"
     page.locator(".cw-trace-view .cw-tr-row").first.wait_for(timeout=10_000)
 
 
