@@ -453,12 +453,17 @@ def test_retention_by_age(db: Path) -> None:
     h.close()
 
 
-def test_retention_by_size_deletes_the_oldest(db: Path) -> None:
-    h = open_history(db, retention_seconds=None)
-    payload = "x" * 400
+def _filled(path: Path) -> History:
+    """A history of 4,000 log rows of about 400 bytes each (ts T0 + i), all written."""
+    h = open_history(path, retention_seconds=None, retention_interval=3_600)
     for i in range(4_000):
-        h.record(Event.create("log", "a", {"message": payload, "i": i}, ts=T0 + i))
+        h.record(Event.create("log", "a", {"message": "x" * 400, "i": i}, ts=T0 + i))
     assert h.flush(10.0)
+    return h
+
+
+def test_retention_by_size_deletes_the_oldest(db: Path) -> None:
+    h = _filled(db)
     before = h._used_bytes()
     assert before > 1_500_000
     limit = before // 2
@@ -474,14 +479,6 @@ def test_retention_by_size_deletes_the_oldest(db: Path) -> None:
     assert db.stat().st_size <= limit * 1.2  # pages given back to the file system
     with pytest.raises(ValueError):
         History(db, max_bytes=10)
-
-
-def _filled(path: Path) -> History:
-    h = open_history(path, retention_seconds=None, retention_interval=3_600)
-    for i in range(4_000):
-        h.record(Event.create("log", "a", {"message": "x" * 400, "i": i}, ts=T0 + i))
-    assert h.flush(10.0)
-    return h
 
 
 def test_retention_passes_at_once_delete_what_one_pass_deletes(tmp_path: Path) -> None:
