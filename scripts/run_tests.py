@@ -55,6 +55,12 @@ def pytest_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
 
 
+def recording_failures(path: Path) -> dict[str, str]:
+    """The environment of a pytest run whose failed tests' ids go to ``path`` (tests/conftest.py
+    appends them there)."""
+    return {**os.environ, "CODEUR_FAILED_FILE": str(path)}
+
+
 def serial(extra: list[str]) -> int:
     """The whole suite in one process."""
     return subprocess.call(pytest_command("tests", "--nbval-lax", "notebooks", *extra), cwd=ROOT)
@@ -75,7 +81,7 @@ def side_by_side(extra: list[str]) -> int:
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "CODEUR_FAILED_FILE": str(failed_files["browser"])},
+            env=recording_failures(failed_files["browser"]),
         )
         print(f"run_tests: browser tests running beside the rest (log: {BROWSER_LOG})", flush=True)
         try:
@@ -83,7 +89,7 @@ def side_by_side(extra: list[str]) -> int:
             rest = subprocess.call(
                 ["nice", "-n", str(NICE), *pytest_command(*everything_else, *extra)],
                 cwd=ROOT,
-                env={**os.environ, "CODEUR_FAILED_FILE": str(failed_files["rest"])},
+                env=recording_failures(failed_files["rest"]),
             )
             rest_done = time.monotonic() - started
             browser_status = browser.wait()
@@ -97,19 +103,18 @@ def side_by_side(extra: list[str]) -> int:
     exclusive = subprocess.call(
         pytest_command(BROWSER, "-m", EXCLUSIVE, *extra),
         cwd=ROOT,
-        env={**os.environ, "CODEUR_FAILED_FILE": str(failed_files[EXCLUSIVE])},
+        env=recording_failures(failed_files[EXCLUSIVE]),
     )
     statuses = {"rest": rest, "browser": browser_status, EXCLUSIVE: exclusive}
     alone: list[str] = []
     for part, status in statuses.items():
         if status == TESTS_FAILED:
-            statuses[part], passed = run_again_alone(_ids(failed_files[part]), extra)
+            status, passed = run_again_alone(_ids(failed_files[part]), extra)
             alone += passed
+        if status == NO_TESTS and extra:  # e.g. -k: a run left with no test is not a failure
+            status = 0
+        statuses[part] = status
     rest, browser_status, exclusive = statuses.values()
-    if extra:  # e.g. -k: a run left with no test is not a failure
-        rest, browser_status, exclusive = (
-            0 if status == NO_TESTS else status for status in (rest, browser_status, exclusive)
-        )
     total = time.monotonic() - started
     print(
         f"run_tests: the rest {_verdict(rest)} in {rest_done:.0f} s; "
@@ -136,8 +141,8 @@ def _ids(path: Path) -> list[str]:
 
 
 def run_again_alone(ids: list[str], extra: list[str]) -> tuple[int, list[str]]:
-    """Run the tests that failed beside the other part again, alone: (exit status, their ids
-    when they passed). Nothing is run again without ids or past MAX_RERUNS of them."""
+    """Run the tests that failed again, alone: (exit status, their ids when they passed).
+    Nothing is run again without ids or past MAX_RERUNS of them."""
     if not ids or len(ids) > MAX_RERUNS:
         return TESTS_FAILED, []
     print(f"\n===== {len(ids)} failed test(s) run again, alone =====", flush=True)

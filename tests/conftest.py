@@ -78,7 +78,7 @@ def make_server(redis_binary: str, tmp_path: Path) -> Iterator[Callable[..., Red
 # -- the failed tests' ids, for scripts/run_tests.py -----------------------------------------
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """With ``CODEUR_FAILED_FILE`` set, append the id of each failed test to that file:
-    ``make test`` runs those again, alone, when they failed beside the other half of the suite."""
+    ``make test`` (scripts/run_tests.py) runs those again, alone."""
     path = os.environ.get("CODEUR_FAILED_FILE")
     if path and report.failed:
         with open(path, "a", encoding="utf-8") as out:
