@@ -187,6 +187,7 @@ def hub_spans_rate(spans: int) -> float:
         t0 = time.perf_counter()
         for i in range(0, len(events), 1_000):
             hub.publish_many(events[i : i + 1_000])
+        hub.traces.fold()  # the last batch handed over is part of the work
         best = min(best, time.perf_counter() - t0)
     return spans / best
 
@@ -226,6 +227,7 @@ def mixed_rates(n: int) -> dict[str, float]:
         else:
             for topic, agent, data in plain:
                 publish(topic, agent, data=data)
+        hub.traces.fold()  # the store folds in batches: the last one is part of the work
         return time.perf_counter() - t0
 
     # Interleaved (without, with, without, ...), best of 5 each: on a shared machine the load

@@ -239,6 +239,7 @@ class Hub(Publisher):
             capture_content=capture_content,
             job_of=self.agents.job_of,
         )
+        self.traces.on_error = self.bus.report_error  # an event failing in a folded batch
         self._capture_content = capture_content
         self.stores: dict[str, Store] = {}
         for store in (

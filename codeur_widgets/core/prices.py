@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 __all__ = ["ModelPrice", "Prices"]
@@ -82,6 +82,7 @@ class Prices:
         # cost()'s fast path. Cleared whenever an override changes.
         self._linear: dict[str, tuple[float, float, float]] = {}
         self._lock = threading.Lock()
+        self._before_change: list[Callable[[], None]] = []
         self._module: Any = None
         self._import_failed = False
         self._warming = False
@@ -94,6 +95,15 @@ class Prices:
                 self.set(model, input_per_mtok=inp, output_per_mtok=out)
 
     # -- overrides -----------------------------------------------------------------------------
+    def before_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` before each :meth:`set` or :meth:`remove` takes effect: a store
+        that prices its events in batches folds what it holds, at the prices they came with."""
+        self._before_change.append(callback)
+
+    def _changing(self) -> None:
+        for callback in self._before_change:
+            callback()
+
     def set(self, model: str, *, input_per_mtok: float, output_per_mtok: float) -> None:
         """Use this price (USD per million tokens) for ``model`` from now on (exact name)."""
         if not isinstance(model, str) or not model:
@@ -103,12 +113,14 @@ class Prices:
             _rate("output_per_mtok", output_per_mtok),
             "user",
         )
+        self._changing()
         with self._lock:
             self._overrides[model] = price
             self._linear.clear()
 
     def remove(self, model: str) -> bool:
         """Forget the user's price for ``model``; returns False when there was none."""
+        self._changing()
         with self._lock:
             self._linear.clear()
             return self._overrides.pop(model, None) is not None

@@ -35,8 +35,9 @@ class Store:
     def routes(self) -> dict[str, Callable[[Event], None]] | None:
         """Optional: ``{exact topic: handler}`` for the hub to subscribe instead of
         :meth:`apply` (one call less per event on a hot path); each handler must do what
-        ``apply`` does for its topic. None (the default): ``apply`` on every pattern of
-        :attr:`topics`."""
+        ``apply`` does for its topic, or hand the event to a batch that the store folds in
+        before anything reads it, :attr:`version` included (the trace store does). None (the
+        default): ``apply`` on every pattern of :attr:`topics`."""
         return None
 
     def snapshot(self) -> dict[str, Any]:
