@@ -399,9 +399,11 @@ def test_replay_keeps_the_spacing_divided_by_speed(db: Path) -> None:
 
     t0, seen, n = asyncio.run(replay(10.0))  # 2 s of session in 0.2 s
     assert n == 3
-    gaps = [seen[0] - t0, seen[1] - seen[0], seen[2] - seen[1]]
-    assert gaps[0] < 0.05
-    assert 0.08 <= gaps[1] <= 0.3 and 0.08 <= gaps[2] <= 0.3
+    # Each event is due 0.1 s after the one before it, on a schedule that starts after t0: never
+    # early, and late by at most a loaded machine's scheduling delay. (The gap between two
+    # deliveries can be shorter than 0.1 s: one that came late is followed by one on time.)
+    due = [seen[i] - t0 - 0.1 * i for i in range(3)]
+    assert all(0.0 <= late < 0.2 for late in due), due
     t0, seen, n = asyncio.run(replay(float("inf")))
     assert n == 3 and seen[-1] - t0 < 0.05
     t0, seen, n = asyncio.run(replay(0))
