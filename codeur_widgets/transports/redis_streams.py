@@ -370,7 +370,9 @@ class RedisStreamSource(_Endpoint):
         )
 
     # -- the reader ----------------------------------------------------------------------------
-    def _client(self) -> aioredis.Redis:
+    def _client(self, *, single: bool = False) -> aioredis.Redis:
+        """A client of the source's server; ``single``: one connection, used in turn (a command
+        is then written as soon as it is issued, not after the pool's checks have yielded)."""
         client = aioredis.Redis.from_url(
             self._redis_url,
             protocol=2,
@@ -382,6 +384,7 @@ class RedisStreamSource(_Endpoint):
             # underneath it (that would hide outages and stretch the time a stop takes).
             retry=AsyncRetry(NoBackoff(), 0),
             client_name=f"codeur-widgets:{self.group}:{self.consumer}"[:120],
+            single_connection_client=single,
             **_PARSER_OPTIONS,
         )
         client.set_response_callback("XREADGROUP", _raw_reply)
@@ -401,19 +404,7 @@ class RedisStreamSource(_Endpoint):
                     log.info("reconnected to %s (stream %r)", self.url, self.stream)
                 first = False
                 await self._read_pending(client, token)
-                next_claim = next_info = 0.0
-                while not token.stopped:
-                    now = loop.time()
-                    if now >= next_claim:
-                        await self._claim(client, token)
-                        next_claim = now + max(1.0, self.claim_idle_ms / 2000.0)
-                    if now >= next_info:
-                        await self._refresh_info(client)
-                        next_info = now + 5.0
-                    entries = await self._read(client, ">", block=True)
-                    self._backoff.reset()
-                    if entries:
-                        await self._handle(client, entries, token)
+                await self._read_new(client, token, loop)
             except (asyncio.CancelledError, _Stopped):
                 return
             except ResponseError as exc:
@@ -438,6 +429,65 @@ class RedisStreamSource(_Endpoint):
                 return
             self._set_state(token, "reconnecting", connected=False)
             await asyncio.sleep(self._backoff.next())
+
+    async def _read_new(
+        self, client: aioredis.Redis, token: _RunToken, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Read and apply new entries until stopped, one batch read ahead.
+
+        The next ``XREADGROUP`` is sent (on a connection of its own) before the batch at hand is
+        applied, and the batch's ``XACK`` goes out while the next one is applied: Redis works
+        while this thread applies, instead of the reader waiting two round trips per batch. On
+        the 2-core benchmark machine shared with four emitters and redis-server, those waits
+        were half the reader's time (4.3 s reading and 1.2 s acking beside 5.2 s applying, for
+        400,000 events). A batch read ahead and never applied (a stop, a lost connection) stays
+        pending in the group and is read again first (``_read_pending``), as one read before a
+        crash is.
+        """
+        next_claim = next_info = 0.0
+        ahead: asyncio.Task[Any] | None = None
+        acking: asyncio.Task[None] | None = None
+        # The reads ahead have a connection of their own, so each is written at once.
+        reader = self._client(single=True)
+        try:
+            while not token.stopped:
+                now = loop.time()
+                if now >= next_claim:
+                    await self._claim(client, token)
+                    next_claim = now + max(1.0, self.claim_idle_ms / 2000.0)
+                if now >= next_info:
+                    await self._refresh_info(client)
+                    next_info = now + 5.0
+                if ahead is None:
+                    entries = await self._read(client, ">", block=True)
+                else:
+                    entries, ahead = await ahead, None
+                self._backoff.reset()
+                if not entries:
+                    continue
+                ahead = asyncio.ensure_future(self._read(reader, ">", block=True))
+                await asyncio.sleep(0)  # the read ahead sends its request now
+                if token.stopped:
+                    return  # read after stop() was asked for: left pending, as in _handle
+                with paused_gc():  # a batch's events are no cyclic garbage (see core.gcpause)
+                    ids, dead = self._apply(entries)
+                # The ack goes out while the next batch is applied; one at a time, and a failed
+                # one raises here (reconnect), its batch left pending to be read again.
+                if acking is not None:
+                    await acking
+                acking = asyncio.ensure_future(self._ack(client, ids, dead))
+            if acking is not None:
+                await acking
+                acking = None
+        finally:
+            # Cancelled (a stop, a lost connection): what was read and not acknowledged stays
+            # pending in Redis, as stop() says.
+            late = {t for t in (ahead, acking) if t is not None}
+            for task in late:
+                task.cancel()
+            await wait_cancelled(late)
+            with contextlib.suppress(Exception):
+                await reader.aclose()
 
     def _set_state(self, token: _RunToken, state: str | None, connected: bool) -> None:
         # Only the current reader reports: one that was stopped may still be winding down
@@ -546,6 +596,10 @@ class RedisStreamSource(_Endpoint):
             raise _Stopped
         with paused_gc():  # a batch's events are no cyclic garbage (see core.gcpause)
             ids, dead = self._apply(entries)
+        await self._ack(client, ids, dead)
+
+    async def _ack(self, client: aioredis.Redis, ids: list[bytes], dead: list[Any]) -> None:
+        """Acknowledge a batch applied, after copying its malformed entries to the dead letters."""
         if not ids:
             return
         # Dead-letter copies and the ack go together (MULTI/EXEC): a malformed entry is either
