@@ -524,8 +524,7 @@ class TraceStore(Store):
     # -- reading (each read folds in what is pending first) -----------------------------------
     @property
     def version(self) -> int:  # the render tick reads it: folds too
-        if self._pending:
-            self._fold()
+        self.fold()
         return self._version
 
     @version.setter
@@ -719,8 +718,7 @@ class TraceStore(Store):
         handler = self._handlers.get(event.topic)
         if handler is not None:
             with self._fold_lock:
-                if self._pending:
-                    self._fold()
+                self.fold()
                 handler(event)
 
     def fold(self) -> None:

@@ -447,7 +447,7 @@ class RedisStreamSource(_Endpoint):
         next_claim = next_info = 0.0
         ahead: asyncio.Task[Any] | None = None
         acking: asyncio.Task[None] | None = None
-        # The reads ahead have a connection of their own, so each is written at once.
+        # New entries are read on a connection of their own, so a read ahead is written at once.
         reader = self._client(single=True)
         try:
             while not token.stopped:
@@ -459,7 +459,7 @@ class RedisStreamSource(_Endpoint):
                     await self._refresh_info(client)
                     next_info = now + 5.0
                 if ahead is None:
-                    entries = await self._read(client, ">", block=True)
+                    entries = await self._read(reader, ">", block=True)
                 else:
                     entries, ahead = await ahead, None
                 self._backoff.reset()
@@ -467,10 +467,7 @@ class RedisStreamSource(_Endpoint):
                     continue
                 ahead = asyncio.ensure_future(self._read(reader, ">", block=True))
                 await asyncio.sleep(0)  # the read ahead sends its request now
-                if token.stopped:
-                    return  # read after stop() was asked for: left pending, as in _handle
-                with paused_gc():  # a batch's events are no cyclic garbage (see core.gcpause)
-                    ids, dead = self._apply(entries)
+                ids, dead = self._apply_batch(entries, token)
                 # The ack goes out while the next batch is applied; one at a time, and a failed
                 # one raises here (reconnect), its batch left pending to be read again.
                 if acking is not None:
@@ -591,12 +588,18 @@ class RedisStreamSource(_Endpoint):
         )
 
     async def _handle(self, client: aioredis.Redis, entries: list[Any], token: _RunToken) -> None:
+        ids, dead = self._apply_batch(entries, token)
+        await self._ack(client, ids, dead)
+
+    def _apply_batch(
+        self, entries: list[Any], token: _RunToken
+    ) -> tuple[list[bytes], list[dict[Any, Any]]]:
+        """:meth:`_apply`, unless a stop was asked for since the batch was read."""
         if token.stopped:
             # Read after stop() was asked for: leave the entries pending, apply nothing more.
             raise _Stopped
         with paused_gc():  # a batch's events are no cyclic garbage (see core.gcpause)
-            ids, dead = self._apply(entries)
-        await self._ack(client, ids, dead)
+            return self._apply(entries)
 
     async def _ack(self, client: aioredis.Redis, ids: list[bytes], dead: list[Any]) -> None:
         """Acknowledge a batch applied, after copying its malformed entries to the dead letters."""
