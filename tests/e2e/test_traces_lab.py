@@ -115,10 +115,12 @@ def click_row(page: Page, i: int, shows: Callable[[str], bool]) -> str:
 
 
 def select_trace(page: Page, trace_id: str) -> None:
-    """Click a trace in the list until it shows as selected, then wait for its waterfall."""
+    """Click a trace in the list until it shows as selected, then wait for its waterfall (its
+    head names it: the rows drawn before may still be the previously selected trace's)."""
     selected = page.locator(f'.cw-tr-item[data-id="{trace_id}"][data-selected="true"]')
     item = f'.cw-trace-view .cw-tr-item[data-id="{trace_id}"]'
     assert click_until(page, item, selected.count, bool), f"{trace_id!r} never showed selected"
+    page.locator(f'.cw-trace-view .cw-tr-title[title="{trace_id}"]').wait_for(timeout=10_000)
     page.locator(".cw-trace-view .cw-tr-row").first.wait_for(timeout=10_000)
 
 
