@@ -61,26 +61,29 @@ def _worker(url: str, worker: int, n: int, rate: float) -> int:
 def redis_throughput(
     emitters: int = 4,
     per_emitter: int = 100_000,
-    rate: float | None = 13_000.0,
+    rate: float | None = 15_000.0,
     count: int = 1_000,
     timeout: float = 240.0,
+    pack: int | None = None,
 ) -> dict[str, Any]:
     """Events/s applied to one Hub from ``emitters`` processes through Redis, and the lag.
 
     ``rate`` is each emitter's offered rate (events/s; ``None``: as fast as it can). The
-    default offers 4 × 13,000 = 52,000 events/s, just above the 50,000 target: when the pipeline
+    default offers 4 × 15,000 = 60,000 events/s, 20 % above the 50,000 target: when the pipeline
     keeps up, events/s is the offered rate and the lag stays low; when it does not, events/s is
-    its capacity and the lag grows. (It offered 60,000 before: on this 2-core VM that is within
-    a few percent of the whole pipeline's capacity, about 58,000/s, so the lag measured there was
-    the queue of a saturated machine, 0.2 s quiet and over 1 s with anything else running, not
-    the lag at the budget's rate.) Returns ``events_per_s``, ``lag_p50_ms``, ``lag_p95_ms``,
+    its capacity and the lag grows. (It offered 52,000 while the emitter wrote one event per
+    entry: the pipeline's capacity on this 2-core VM was then about 50,000–58,000/s, so 60,000
+    measured a saturated machine. With packed entries the capacity is about 75,000–80,000/s.)
+    Returns ``events_per_s``, ``lag_p50_ms``, ``lag_p95_ms``,
     ``lag_p99_ms`` (bucket upper bounds), ``lag_max_ms``, ``events``, ``offered_per_s`` and the
-    emitters' ``dropped`` count (0 unless something is wrong).
+    emitters' ``dropped`` count (0 unless something is wrong). ``pack``: the emitters' events
+    per entry (``None``: the emitter's default; 1: one event per entry, as before packing).
     """
     total = emitters * per_emitter
     result: dict[str, Any] = {}
     with RedisServer() as server:
         url = f"{server.url}?stream=bench"
+        emitter_url = url if pack is None else f"{url}&pack={pack}"
 
         async def run() -> None:
             source = RedisStreamSource(url, group="bench", count=count, block_ms=100)
@@ -96,8 +99,8 @@ def redis_throughput(
             module = "benchmarks.redis_throughput"
             procs = [
                 subprocess.Popen(
-                    [sys.executable, "-m", module, "--worker", url, str(w), str(per_emitter),
-                     str(rate or 0)],
+                    [sys.executable, "-m", module, "--worker", emitter_url, str(w),
+                     str(per_emitter), str(rate or 0)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -174,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     print(_row("4 emitters, paced", redis_throughput(per_emitter=args.per_emitter)), flush=True)
     print(_row("4 emitters, flat out", redis_throughput(per_emitter=args.per_emitter, rate=None)))
+    single = redis_throughput(per_emitter=args.per_emitter, rate=None, pack=1)
+    print(_row("4 emitters, flat out, one event per entry", single))
     return 0
 
 

@@ -285,8 +285,15 @@ flat_fields = (
     )
     .map(lambda kv: [x for pair in zip(kv[0], kv[1], strict=True) for x in pair])
 )
+pack_items = st.one_of(
+    raw_events.map(encodable),
+    st.sampled_from([b"null", b"[]", b'"x"', b"{}", b'{"topic": "log", "ts": NaN}']),
+)
+packs = st.lists(pack_items, max_size=6).map(lambda items: b"[%s]" % b",".join(items))
 entries_fields = st.one_of(
     payloads.map(lambda p: [b"e", p]),
+    packs.map(lambda p: [b"p", p]),  # the emitter's packed entries, with hostile items
+    payloads.map(lambda p: [b"p", p]),  # a pack that is not a JSON list at all
     flat_fields,
     st.just(None),  # a pending entry trimmed from the stream
     st.just([b"e", b"x" * 5000]),  # oversized (max_entry_bytes=4096 below)
@@ -300,9 +307,11 @@ def test_redis_decode_path_never_raises_and_accounts_for_every_entry(
 ) -> None:
     """Injected: stream entries as Redis returns them: field ``e`` with random bytes (invalid
     UTF-8), bad JSON, NaN/Infinity literals, 5,000-deep nesting, huge numbers, hostile
-    envelopes; flat-field entries with arbitrary keys and values; trimmed (None) entries;
-    oversized entries; each followed by a valid entry. Must hold: ``_apply`` never raises; every
-    entry id is acknowledged; applied + duplicates + malformed + oversized + trimmed == entries;
+    envelopes; packed entries (field ``p``) of hostile items, or not a JSON list at all;
+    flat-field entries with arbitrary keys and values; trimmed (None) entries; oversized
+    entries; each followed by a valid entry (alone or packed). Must hold: ``_apply`` never
+    raises; every entry id is acknowledged; applied + duplicates + malformed + oversized +
+    trimmed == events read (an unreadable entry counts one);
     each malformed or oversized one is dead-lettered and counted in the hub's ``rejected`` with
     a field; every valid neighbour is applied; snapshots stay sendable."""
     hub = make_hub()
@@ -310,13 +319,16 @@ def test_redis_decode_path_never_raises_and_accounts_for_every_entry(
     entries: list[Any] = []
     for i, fields in enumerate(fields_list):
         entries.append([f"{1_700_000_000_000 + i}-0".encode(), fields])
-        entries.append([f"{1_700_000_000_000 + i}-1".encode(), [b"e", valid_payload(i)]])
-    ids, dead = source._apply(entries)
+        valid = [b"e", valid_payload(i)] if i % 2 else [b"p", b"[%s]" % valid_payload(i)]
+        entries.append([f"{1_700_000_000_000 + i}-1".encode(), valid])
+    ids, dead, read = source._apply(entries)
     assert ids == [entry[0] for entry in entries], "every entry is acknowledged"
     accounted = (
         source.applied + source.duplicates + source.malformed + source.oversized + source.trimmed
     )
-    assert accounted == len(entries) == source.read
+    # Every event of a pack is accounted for, and an entry that could not be read counts one.
+    assert accounted == read == source.read
+    assert read >= len(entries)
     assert len(dead) == source.malformed + source.oversized
     assert hub.bus.rejected == source.malformed + source.oversized
     for sample in hub.bus.rejected_samples:
@@ -343,7 +355,7 @@ def _decode_outcome(fields_list: list[Any], stdlib_only: bool) -> tuple[Any, ...
     if stdlib_only:
         redis_streams._decode_entry = redis_streams._json_entry
     try:
-        ids, dead = source._apply(entries)
+        ids, dead, _ = source._apply(entries)
     finally:
         redis_streams._decode_entry = saved
     return (

@@ -242,6 +242,107 @@ def test_emitter_entries_read_back_alike_with_msgspec_and_the_standard_library(
             assert Event.from_dict(decoded) == expected
 
 
+# -- packed entries -------------------------------------------------------------------------------
+def test_emitter_packs_events_into_entries_by_count_and_bytes() -> None:
+    from codeur_widgets.transports.redis_streams import PACK_BYTES
+
+    em = Emitter("redis://127.0.0.1:1/0?pack=3", backoff=(5.0, 5.0))
+    try:
+        assert em.pack == 3
+        small = [b"{}"] * 7
+        assert em._packs(small) == [(0, 3), (3, 6), (6, 7)]
+        big = b"x" * (PACK_BYTES + 1)  # larger than a pack may be: an entry of its own
+        assert em._packs([b"{}", big, b"{}"]) == [(0, 1), (1, 2), (2, 3)]
+        half = b"x" * (PACK_BYTES // 2)  # two, with their commas, exceed PACK_BYTES
+        assert em._packs([half, half, b"{}"]) == [(0, 1), (1, 3)]
+        assert em._packs([]) == []
+        em.pack = 1
+        assert em._packs(small) == [(i, i + 1) for i in range(7)]
+    finally:
+        em.close(timeout=0.1)
+    with pytest.raises(ValueError, match="pack"):
+        Emitter("redis://127.0.0.1:1/0", pack=0)
+
+
+def _packed_source(hub: Hub, **options: Any) -> RedisStreamSource:
+    source = RedisStreamSource("redis://127.0.0.1:1/0", **options)
+    source._hub = hub  # the decode path, without a connection
+    return source
+
+
+def _pack(*items: Any) -> list[bytes]:
+    return [b"p", json.dumps(list(items)).encode()]
+
+
+def test_a_packed_entry_applies_its_valid_events_and_dead_letters_only_the_bad_one() -> None:
+    hub = Hub(collect_system=False)
+    seen: list[str] = []
+    hub.bus.subscribe("agent.registered", lambda e: seen.append(e.agent or ""))
+    source = _packed_source(hub)
+    entries = [
+        [b"1700000000000-0", _pack(
+            {"topic": "agent.registered", "agent": "a", "id": "ev-a"},
+            {"topic": "Bad Topic", "agent": "b"},
+            {"topic": "agent.registered", "agent": "c"},  # no id: the entry's, and its index
+        )],
+        [b"1700000000001-0", [b"e", json.dumps({"topic": "agent.registered", "agent": "d"})
+                              .encode()]],
+    ]  # fmt: skip
+    ids, dead, read = source._apply(entries)
+    assert ids == [b"1700000000000-0", b"1700000000001-0"] and read == 4
+    assert seen == ["a", "c", "d"]
+    assert (source.applied, source.malformed, source.read) == (3, 1, 4)
+    assert len(dead) == 1 and dead[0]["index"] == 1 and dead[0]["id"] == b"1700000000000-0"
+    assert dead[0]["reason"].startswith("topic") and b"Bad Topic" in dead[0][b"f:e"]
+    assert hub.bus.rejected == 1 and hub.bus.rejected_samples[-1]["field"] == "topic"
+    # Redelivered (a reconnect before the ack): nothing is applied twice, ids or not.
+    source._apply(entries)
+    assert seen == ["a", "c", "d"] and source.duplicates == 3
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"[]", "not a list"),
+        (b'{"topic": "log"}', "not a list"),
+        (b"[" + b",".join([b"{}"] * 10_001) + b"]", "10001 events > 10000"),
+        (b"[{", "JSONDecodeError"),
+    ],
+)
+def test_a_pack_that_cannot_be_read_is_dead_lettered_whole(payload: bytes, reason: str) -> None:
+    hub = Hub(collect_system=False)
+    source = _packed_source(hub)
+    entries = [[b"1-0", [b"p", payload]], [b"2-0", _pack({"topic": "log", "id": "ok"})]]
+    ids, dead, read = source._apply(entries)
+    assert ids == [b"1-0", b"2-0"] and read == 2
+    assert source.malformed == 1 and source.applied == 1
+    assert len(dead) == 1 and reason in dead[0]["reason"] and dead[0][b"f:p"] == payload
+
+
+def test_a_pack_is_read_up_to_its_own_cap_whatever_max_entry_bytes_says() -> None:
+    from codeur_widgets.transports.redis_streams import _PACK_LIMIT
+
+    hub = Hub(collect_system=False)
+    source = _packed_source(hub, max_entry_bytes=4096)
+    pack = _pack(*({"topic": "log", "id": f"i{i}", "data": {"t": "x" * 1000}} for i in range(20)))
+    assert 4096 < len(pack[1]) < _PACK_LIMIT
+    huge = [b"p", b"[" + b" " * _PACK_LIMIT + b"]"]
+    _, dead, _ = source._apply([[b"1-0", pack], [b"2-0", huge], [b"3-0", [b"e", b" " * 4097]]])
+    assert source.applied == 20  # the emitter's pack: read, though above max_entry_bytes
+    assert source.oversized == 2 and [d["reason"] for d in dead] == ["oversized", "oversized"]
+
+
+def test_reads_ask_for_about_count_events_whatever_the_packing() -> None:
+    hub = Hub(collect_system=False)
+    source = _packed_source(hub, count=1000)
+    assert source._entries() == 10  # at first, the emitter's packing (100) is assumed
+    events = [{"topic": "log", "id": f"x{i}"} for i in range(50)]
+    source._apply([[b"1-0", _pack(*events[:25])], [b"2-0", _pack(*events[25:])]])
+    assert source._entries() == 40  # 25 events per entry lately
+    source._apply([[b"3-0", [b"e", b'{"topic": "log"}']]])
+    assert source._entries() == 1000  # one per entry: count entries
+
+
 # -- the bridge ----------------------------------------------------------------------------------
 class FakeBus:
     """Codeur-like in-process bus: subscribe(topic, handler); publish calls handlers."""
