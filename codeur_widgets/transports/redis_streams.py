@@ -81,6 +81,8 @@ log = logging.getLogger("codeur_widgets.transports.redis")
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_STREAM = "codeur:events"
 DEFAULT_GROUP = "codeur-widgets"
+DEFAULT_PACK = 100
+"""Events the emitter packs into one entry by default (``pack``)."""
 FIELD = "e"
 """The field of an entry that holds one event: the event's JSON."""
 PACK_FIELD = "p"
@@ -312,9 +314,10 @@ class RedisStreamSource(_Endpoint):
         self.state = "stopped"
         self.read = 0
         self.applied = 0
-        # Events per entry in the last batch read (packed entries hold many; the emitter packs
-        # up to 100): reads ask for about ``count`` events, whatever the producers' packing.
-        self._per_entry = 100.0
+        # Events per entry in the last batch read (packed entries hold many; at first, the
+        # emitter's default is assumed): reads ask for about ``count`` events, whatever the
+        # producers' packing.
+        self._per_entry = float(DEFAULT_PACK)
         self.acked = 0
         self.duplicates = 0
         self.malformed = 0
@@ -677,13 +680,13 @@ class RedisStreamSource(_Endpoint):
                         # the same entry are then recognised too.
                         raw["id"] = f"{entry_id.decode()}:{index}" if packed else entry_id.decode()
                     event = from_dict(raw, clock=clock)
-                except InvalidEvent as exc:
-                    self._reject(hub, entry_id, fields, raw, index, packed, exc.field, exc.reason,
-                                 dead)  # fmt: skip
-                    continue
-                except Exception as exc:  # hostile input that validation did not expect
-                    self._reject(hub, entry_id, fields, raw, index, packed, "event",
-                                 type(exc).__name__, dead)  # fmt: skip
+                except Exception as exc:  # InvalidEvent names its field; the rest is hostile input
+                    if isinstance(exc, InvalidEvent):
+                        field, reason = exc.field, exc.reason
+                    else:
+                        field, reason = "event", type(exc).__name__
+                    self._reject(hub, entry_id, fields, raw, index if packed else None, field,
+                                 reason, dead)  # fmt: skip
                     continue
                 key = event.id
                 if key in seen:
@@ -718,22 +721,20 @@ class RedisStreamSource(_Endpoint):
             return []
         max_bytes = self.max_entry_bytes
         try:
-            if len(fields) == 2 and (fields[0] == _FIELD_B or fields[0] == _PACK_FIELD_B):
+            kind = fields[0] if len(fields) == 2 else None
+            if kind in (_FIELD_B, _PACK_FIELD_B):
                 payload = fields[1]
-                if fields[0] == _PACK_FIELD_B:
+                if kind == _PACK_FIELD_B:
                     max_bytes = max(max_bytes, _PACK_LIMIT)
-                if len(payload) > max_bytes:
-                    self.oversized += 1
-                    dead.append(self._dead(entry_id, fields, "oversized", len(payload)))
-                    hub.bus.reject(
-                        payload[:200], "event", f"entry of {len(payload)} bytes > {max_bytes}"
-                    )
+                size = len(payload)
+                if size > max_bytes:
+                    self._oversized(hub, entry_id, fields, size, max_bytes, payload[:200], dead)
                     return []
                 try:
                     raw = _decode_entry(payload)
                 except Exception:  # msgspec's refusal: the standard library decides
                     raw = _json_entry(payload)
-                if fields[0] == _FIELD_B:
+                if kind == _FIELD_B:
                     return [raw]
                 if type(raw) is not list or not raw:
                     self._malformed(hub, entry_id, fields, "event", "a pack is not a list of "
@@ -746,14 +747,27 @@ class RedisStreamSource(_Endpoint):
                 return raw
             size = sum(len(f) for f in fields)
             if size > max_bytes:
-                self.oversized += 1
-                dead.append(self._dead(entry_id, fields, "oversized", size))
-                hub.bus.reject(fields[:4], "event", f"entry of {size} bytes > {max_bytes}")
+                self._oversized(hub, entry_id, fields, size, max_bytes, fields[:4], dead)
                 return []
             return [_flat_event(fields)]
         except Exception as exc:  # bad JSON, bad UTF-8, nesting too deep, hostile input
             self._malformed(hub, entry_id, fields, "event", type(exc).__name__, dead)
             return []
+
+    def _oversized(
+        self,
+        hub: Hub,
+        entry_id: bytes,
+        fields: list[bytes],
+        size: int,
+        max_bytes: int,
+        sample: object,
+        dead: list[dict[Any, Any]],
+    ) -> None:
+        """An entry over the size cap: counted, rejected with ``sample``, its head dead-lettered."""
+        self.oversized += 1
+        dead.append(self._dead(entry_id, fields, "oversized", size))
+        hub.bus.reject(sample, "event", f"entry of {size} bytes > {max_bytes}")
 
     def _reject(
         self,
@@ -761,15 +775,14 @@ class RedisStreamSource(_Endpoint):
         entry_id: bytes,
         fields: list[bytes],
         raw: Any,
-        index: int,
-        packed: bool,
+        index: int | None,
         field: str,
         reason: str,
         dead: list[dict[Any, Any]],
     ) -> None:
-        """An event that failed validation: the entry is dead-lettered, or for a packed one the
-        event alone (its JSON as field ``e``, and its index in the pack)."""
-        if not packed:
+        """An event that failed validation: the entry is dead-lettered, or for the event at
+        ``index`` of a packed one, the event alone (its JSON as field ``e``, and its index)."""
+        if index is None:
             self._malformed(hub, entry_id, fields, field, reason, dead)
             return
         try:
@@ -937,7 +950,7 @@ class Emitter(_Endpoint, Publisher):
         self.maxlen = int_param("maxlen", pick(maxlen, "maxlen", 1_000_000), 1, masked)
         self.capacity = int_param("buffer", pick(buffer, "buffer", 100_000), 1, masked)
         self.batch = int_param("batch", pick(batch, "batch", 1000), 1, masked)
-        self.pack = int_param("pack", pick(pack, "pack", 100), 1, masked)
+        self.pack = int_param("pack", pick(pack, "pack", DEFAULT_PACK), 1, masked)
         self.max_entry_bytes = max_entry_bytes
         self.exit_timeout = exit_timeout
         self.heartbeat_interval = heartbeat_interval
@@ -1338,8 +1351,6 @@ class Emitter(_Endpoint, Publisher):
         """The entries a batch is written as: ``(start, stop)`` runs of at most ``pack`` events
         and :data:`PACK_BYTES` bytes (an event larger than that is an entry of its own)."""
         limit = self.pack
-        if limit == 1:
-            return [(i, i + 1) for i in range(len(batch))]
         runs: list[tuple[int, int]] = []
         start = size = 0
         for i, payload in enumerate(batch):
