@@ -321,11 +321,15 @@ def test_new_hub_resumes_its_pending_list_and_claims_stale_entries(
         for i in range(3_000):
             emitter.publish("agent.tokens", "worker-0", prompt=1, completion=0, w=0, i=i)
         assert await emitter.aflush(10)
-        first = Hub(collect_system=False, sources=[source(url, "kernel", consumer="laptop")])
+        src1 = source(url, "kernel", consumer="laptop")
+        first = Hub(collect_system=False, sources=[src1])
         tally1 = Tally([0], 5_000)
         first.bus.subscribe("agent.tokens", tally1)
         first.start()
         await wait_for(lambda: tally1.total >= 3_000, 30, tally1.describe)
+        # The last batch's ack goes out after its apply: a stop before it leaves that batch
+        # pending, to be applied again by the next hub (as designed). Closed once all are acked.
+        await wait_for(lambda: src1.acked >= 3_000, 30, lambda: str(src1.health()))
         await first.aclose()  # the kernel goes away
 
         for i in range(3_000, 5_000):
