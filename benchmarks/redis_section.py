@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
+from codeur_widgets.transports.redis_streams import DEFAULT_PACK
+
 from ._report import QUICK, Section, fmt_rate, wait_for_quiet
 from .collectors import _in_thread
 from .redis_throughput import TARGET_LAG_P95_MS, TARGET_RATE, redis_throughput
@@ -29,15 +31,13 @@ def run(ctx: Any) -> Section:
         "dropped",
     )  # fmt: skip
     # Four emitters, redis-server and the Hub share the machine's cores: start each run quiet.
-    waited, busiest = wait_for_quiet()
+    quiet = [wait_for_quiet()]  # (seconds waited, busiest CPU % seen) before each run
     paced = _in_thread(lambda: redis_throughput(per_emitter=per))
-    waited2, busiest2 = wait_for_quiet()
+    quiet.append(wait_for_quiet())
     flat = _in_thread(lambda: redis_throughput(per_emitter=per, rate=None))
     # Side by side: the same flat-out run with one event per entry, as before the emitter packed.
-    waited3, busiest3 = wait_for_quiet()
+    quiet.append(wait_for_quiet())
     single = _in_thread(lambda: redis_throughput(per_emitter=per, rate=None, pack=1))
-    waited2 += waited3
-    busiest2 = max(busiest2, busiest3)
     runs = (
         ("4 emitters, paced", paced),
         ("4 emitters, flat out", flat),
@@ -55,13 +55,15 @@ def run(ctx: Any) -> Section:
         "own backlog, so only the paced run's lag is a budget"
     )
     section.notes.append(
-        f"packed entries (the emitter's default, up to 100 events an entry) vs one event per "
-        f"entry, flat out, same run: {flat['events_per_s'] / single['events_per_s']:.2f}×; the "
-        "budget judges the emitter's default"
+        f"packed entries (the emitter's default, up to {DEFAULT_PACK} events an entry) vs one "
+        f"event per entry, flat out, same run: "
+        f"{flat['events_per_s'] / single['events_per_s']:.2f}×; the budget judges the emitter's "
+        "default"
     )
     section.notes.append(
-        f"each run waited for the CPU to fall below 15 % (at most 30 s): {waited + waited2:.1f} s"
-        f" in all; the busiest start was {max(busiest, busiest2):.0f} %"
+        f"each run waited for the CPU to fall below 15 % (at most 30 s): "
+        f"{sum(w for w, _ in quiet):.1f} s in all; the busiest start was "
+        f"{max(b for _, b in quiet):.0f} %"
     )
     rate = max(paced["events_per_s"], flat["events_per_s"])
     # A quick run's 4 x 30,000 events last about 2 s: the emitters' sender threads connecting
